@@ -1,0 +1,8 @@
+"""App config of the chats app (group conversations)."""
+
+from django.apps import AppConfig
+
+
+class ChatsConfig(AppConfig):
+    name = "chats"
+    verbose_name = "Conversations"

@@ -1,0 +1,142 @@
+"""Users, messages, their per-recipient read state, notifications and edit history."""
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from messaging.managers import MessageQuerySet, UnreadMessagesManager
+
+
+class User(AbstractUser):
+    """The account. Custom from the start, as Django recommends for new projects."""
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+
+
+# Rows that point at a user whose account is deleted are purged in the background, in batches
+# (tasks/cleanup.py). Their user foreign keys therefore do not cascade inside the DELETE of the
+# user (which must stay instant whatever the amount of data), and carry no database constraint
+# while the purge runs. Until then the selectors hide them: see MessageQuerySet.visible().
+def _user_fk(related_name: str, *, null: bool = False, db_index: bool = True) -> models.ForeignKey:
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name=related_name,
+        null=null,
+        blank=null,
+        db_index=db_index,
+    )
+
+
+class Message(models.Model):
+    """A direct message (receiver set) or a group message (conversation set), maybe a reply."""
+
+    sender = _user_fk("sent_messages", db_index=False)
+    receiver = _user_fk("received_messages", null=True, db_index=False)
+    conversation = models.ForeignKey(
+        "chats.Conversation",
+        on_delete=models.CASCADE,
+        related_name="messages",
+        null=True,
+        blank=True,
+        db_index=False,
+    )
+    content = models.TextField(max_length=settings.MESSAGE_MAX_LENGTH)
+    timestamp = models.DateTimeField(default=timezone.now)
+    edited = models.BooleanField(default=False)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    edited_by = _user_fk("+", null=True, db_index=False)
+    # How many times the content changed: the revision number of the next MessageHistory row.
+    edit_count = models.PositiveIntegerField(default=0, editable=False)
+    parent_message = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies"
+    )
+
+    objects = MessageQuerySet.as_manager()
+    unread = UnreadMessagesManager()
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        indexes = [
+            models.Index(fields=["sender", "-timestamp"], name="msg_sender_ts"),
+            models.Index(fields=["receiver", "-timestamp"], name="msg_receiver_ts"),
+            models.Index(fields=["conversation", "-timestamp"], name="msg_conversation_ts"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(receiver__isnull=False, conversation__isnull=True)
+                    | Q(receiver__isnull=True, conversation__isnull=False)
+                ),
+                name="msg_direct_xor_group",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Message {self.pk} from {self.sender_id}"
+
+    @property
+    def is_direct(self) -> bool:
+        return self.receiver_id is not None
+
+
+class MessageRead(models.Model):
+    """That `user`, a recipient of `message`, has read it. Absence means unread."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reads")
+    user = _user_fk("+", db_index=False)
+    read_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "message"], name="msgread_user_message_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.message_id}"
+
+
+class Notification(models.Model):
+    """Tells `user` that `message` arrived. At most one per (user, message)."""
+
+    user = _user_fk("notifications", db_index=False)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="notifications")
+    created_at = models.DateTimeField(default=timezone.now)
+    read = models.BooleanField(default=False)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "message"], name="notification_user_message_uniq"
+            )
+        ]
+        indexes = [models.Index(fields=["user", "-created_at"], name="notification_user_created")]
+
+    def __str__(self) -> str:
+        return f"Notification {self.pk} for {self.user_id}"
+
+
+class MessageHistory(models.Model):
+    """One earlier version of a message's content, numbered by `revision` (1 = the original)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="history")
+    revision = models.PositiveIntegerField()
+    old_content = models.TextField()
+    edited_by = _user_fk("+", null=True, db_index=False)
+    edited_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["message", "revision"]
+        verbose_name_plural = "message histories"
+        constraints = [
+            models.UniqueConstraint(fields=["message", "revision"], name="history_message_rev_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"Message {self.message_id} revision {self.revision}"

@@ -1,0 +1,191 @@
+"""JSON shapes of users, messages, threads, notifications and edit history."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from messaging.models import Message, MessageHistory, Notification, User
+from messaging.selectors import message_parent_candidates
+
+MAX_ID = 2**63 - 1
+
+
+def content_field() -> serializers.CharField:
+    return serializers.CharField(
+        max_length=settings.MESSAGE_MAX_LENGTH, allow_blank=False, trim_whitespace=False
+    )
+
+
+def _require_visible_text(value: str) -> str:
+    if not value.strip():
+        raise serializers.ValidationError("Content must not be empty.")
+    return value
+
+
+class RegisterSerializer(serializers.ModelSerializer):
+    password = serializers.CharField(
+        write_only=True, max_length=128, style={"input_type": "password"}
+    )
+    email = serializers.EmailField(max_length=254)
+
+    class Meta:
+        model = User
+        fields = ("id", "username", "password", "email")
+        read_only_fields = ("id",)
+
+    def validate(self, attrs):
+        candidate = User(username=attrs["username"], email=attrs["email"])
+        try:
+            validate_password(attrs["password"], candidate)
+        except Exception as exc:  # django.core.exceptions.ValidationError
+            raise serializers.ValidationError({"password": list(exc.messages)}) from exc
+        return attrs
+
+    def to_representation(self, instance):
+        return {"id": instance.pk, "username": instance.username}
+
+
+class MeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ("id", "username", "email")
+        read_only_fields = fields
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    """A message as the caller sees it; `read` is the caller's own read state."""
+
+    sender_username = serializers.CharField(source="sender.username", read_only=True)
+    receiver_username = serializers.CharField(
+        source="receiver.username", read_only=True, allow_null=True, default=None
+    )
+    read = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Message
+        fields = (
+            "id",
+            "sender",
+            "sender_username",
+            "receiver",
+            "receiver_username",
+            "conversation",
+            "content",
+            "timestamp",
+            "edited",
+            "edited_at",
+            "edited_by",
+            "parent_message",
+            "read",
+        )
+        read_only_fields = fields
+
+
+class _ParentMessageMixin:
+    """`parent_message`: a message the caller can see in the same direct chat or conversation.
+
+    Anything else is the same 400, whether the message exists or not.
+    """
+
+    def _validate_parent(self, attrs, *, receiver_id=None, conversation_id=None):
+        parent_id = attrs.get("parent_message")
+        if parent_id is None:
+            return attrs
+        parent = (
+            message_parent_candidates(
+                user=self.context["request"].user,
+                receiver_id=receiver_id,
+                conversation_id=conversation_id,
+            )
+            .filter(pk=parent_id)
+            .first()
+        )
+        if parent is None:
+            raise serializers.ValidationError({"parent_message": ["No such message in this chat."]})
+        attrs["parent_message"] = parent
+        return attrs
+
+
+class DirectMessageCreateSerializer(_ParentMessageMixin, serializers.Serializer):
+    receiver = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True))
+    content = content_field()
+    parent_message = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_ID
+    )
+
+    def validate_content(self, value: str) -> str:
+        return _require_visible_text(value)
+
+    def validate_receiver(self, value: User) -> User:
+        if value.pk == self.context["request"].user.pk:
+            raise serializers.ValidationError("You cannot send a direct message to yourself.")
+        return value
+
+    def validate(self, attrs):
+        return self._validate_parent(attrs, receiver_id=attrs["receiver"].pk)
+
+
+class GroupMessageCreateSerializer(_ParentMessageMixin, serializers.Serializer):
+    content = content_field()
+    parent_message = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_ID
+    )
+
+    def validate_content(self, value: str) -> str:
+        return _require_visible_text(value)
+
+    def validate(self, attrs):
+        return self._validate_parent(attrs, conversation_id=self.context["conversation"].pk)
+
+
+class MessageUpdateSerializer(serializers.Serializer):
+    content = content_field()
+
+    def validate_content(self, value: str) -> str:
+        return _require_visible_text(value)
+
+
+class ThreadMessageSerializer(MessageSerializer):
+    replies = serializers.SerializerMethodField()
+
+    class Meta(MessageSerializer.Meta):
+        fields = (*MessageSerializer.Meta.fields, "replies")
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_replies(self, obj: Message) -> list[dict]:
+        children = self.context["children"].get(obj.pk, [])
+        return [ThreadMessageSerializer(child, context=self.context).data for child in children]
+
+
+class MessageHistorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MessageHistory
+        fields = ("revision", "old_content", "edited_by", "edited_at")
+        read_only_fields = fields
+
+
+class NotificationMessageSerializer(serializers.ModelSerializer):
+    sender_username = serializers.CharField(source="sender.username", read_only=True)
+
+    class Meta:
+        model = Message
+        fields = ("id", "sender", "sender_username", "conversation", "content", "timestamp")
+        read_only_fields = fields
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    message = NotificationMessageSerializer(read_only=True)
+
+    class Meta:
+        model = Notification
+        fields = ("id", "message", "created_at", "read", "read_at")
+        read_only_fields = fields
+
+
+class TaskAcceptedSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    task_id = serializers.CharField()

@@ -1,0 +1,1 @@
+"""Background work: Celery tasks (thin wrappers around services) and the transactional outbox."""

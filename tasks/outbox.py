@@ -1,0 +1,126 @@
+"""Write, publish, drain, relay and prune outbox events.
+
+An event is written in the caller's transaction (`outbox_enqueue`), so it exists exactly when the
+change it describes does. After commit it is published to the broker; if the broker is down the
+publish fails fast and the event waits for the relay (`outbox_relay`, run by beat and by
+`manage.py outbox_relay`). Workers drain pending events in batches and mark them processed in the
+same transaction as their effects, so each event's effect lands once; a duplicate delivery finds
+the event processed and does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, F, IntegerField, Q, Value, When
+from django.utils import timezone
+
+from tasks.models import OutboxEvent
+
+logger = logging.getLogger(__name__)
+
+# The task that carries each kind of event; the task name equals the service it calls.
+TASK_FOR_KIND = {
+    OutboxEvent.Kind.MESSAGE_CREATED: "notification_create_for_messages",
+    OutboxEvent.Kind.MESSAGE_EDITED: "message_history_archive",
+    OutboxEvent.Kind.USER_DELETED: "user_data_purge",
+}
+
+
+def outbox_enqueue(*, kind: str, payload: dict[str, Any], key: str = "") -> OutboxEvent:
+    """Record an event in the current transaction and publish it once the transaction commits."""
+    event = OutboxEvent.objects.create(kind=kind, payload=payload, key=key)
+    transaction.on_commit(lambda: outbox_publish(event))
+    return event
+
+
+def outbox_publish(event: OutboxEvent) -> bool:
+    """Send the event's task to the broker. Never raises: a failure leaves it for the relay."""
+    from celery_app import app
+
+    try:
+        app.send_task(
+            TASK_FOR_KIND[event.kind],
+            kwargs={"event_id": event.task_id},
+            task_id=event.task_id,
+            retry=False,
+        )
+    except Exception as exc:  # the broker is unreachable: the relay sends it later
+        logger.warning("outbox: could not publish %s (%s); the relay will resend it", event, exc)
+        return False
+    return True
+
+
+def outbox_drain(
+    *,
+    kind: str,
+    first_id: str | None,
+    handler: Callable[[list[OutboxEvent]], None],
+    batch_size: int | None = None,
+) -> int:
+    """Process up to `batch_size` pending events of `kind` in one transaction; return how many.
+
+    The event named by `first_id` is taken first; the rest are the oldest pending ones that no
+    other worker holds (`SELECT ... FOR UPDATE SKIP LOCKED` where the database has it). Batching
+    is what lets one worker keep up with a burst: many events, one insert, one commit.
+    """
+    batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
+    priority = Case(When(pk=first_id, then=Value(0)), default=Value(1), output_field=IntegerField())
+    with transaction.atomic():
+        events = list(
+            OutboxEvent.objects.select_for_update(skip_locked=True)
+            .filter(kind=kind, processed_at__isnull=True)
+            .order_by(priority, "created_at")[:batch_size]
+        )
+        if not events:
+            return 0
+        handler(events)
+        OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(
+            processed_at=timezone.now()
+        )
+    return len(events)
+
+
+def outbox_mark_processed(event_ids: Iterable[str]) -> None:
+    OutboxEvent.objects.filter(pk__in=list(event_ids), processed_at__isnull=True).update(
+        processed_at=timezone.now()
+    )
+
+
+def outbox_relay(*, grace_seconds: int | None = None, limit: int = 1_000) -> int:
+    """Publish again the events still pending after the grace period; return how many were sent."""
+    grace = settings.OUTBOX_RELAY_GRACE_SECONDS if grace_seconds is None else grace_seconds
+    cutoff = timezone.now() - timedelta(seconds=grace)
+    stale = (
+        OutboxEvent.objects.filter(processed_at__isnull=True, created_at__lte=cutoff)
+        .filter(Q(last_sent_at__isnull=True) | Q(last_sent_at__lte=cutoff))
+        .order_by("created_at")[:limit]
+    )
+    sent = 0
+    for event in stale:
+        if not outbox_publish(event):
+            break  # the broker is still down; try again on the next run
+        OutboxEvent.objects.filter(pk=event.pk).update(
+            last_sent_at=timezone.now(), attempts=F("attempts") + 1
+        )
+        sent += 1
+    if sent:
+        logger.info("outbox: relayed %d pending events", sent)
+    return sent
+
+
+def outbox_prune(*, older_than_hours: int | None = None) -> int:
+    """Delete processed events older than the retention period; return how many."""
+    hours = settings.OUTBOX_RETENTION_HOURS if older_than_hours is None else older_than_hours
+    cutoff = timezone.now() - timedelta(hours=hours)
+    deleted, _ = OutboxEvent.objects.filter(processed_at__lte=cutoff).delete()
+    return deleted
+
+
+def outbox_pending_count() -> int:
+    return OutboxEvent.objects.filter(processed_at__isnull=True).count()
