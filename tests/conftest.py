@@ -1,0 +1,80 @@
+"""Shared fixtures: API clients with JWTs, users, a real Celery worker process."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
+
+from messaging.models import User
+from tests.support import WorkerProcess, purge_broker
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username: str | None = None, **fields) -> User:
+        username = username or f"user{next(_counter)}"
+        user = User(username=username, email=f"{username}@example.com", **fields)
+        user.set_password("correct-horse-battery-staple")
+        user.save()
+        return user
+
+    return make
+
+
+def client_for(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+    return client
+
+
+@pytest.fixture
+def api_client_for():
+    return client_for
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def carol(make_user):
+    return make_user("carol")
+
+
+@pytest.fixture
+def anon():
+    return APIClient()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """One real worker process (prefork, concurrency 2) on the real Redis broker, per session.
+
+    Tests that use it need `@pytest.mark.django_db(transaction=True)`: the worker has its own
+    database connections and cannot see rows of an open test transaction.
+    """
+    purge_broker(settings.CELERY_BROKER_URL)
+    worker = WorkerProcess().wait_ready()
+    yield worker
+    worker.stop()

@@ -1,0 +1,142 @@
+"""Helpers for tests: polling, database URLs for worker processes, real Celery workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05):
+    """Poll `predicate` until it returns something truthy; fail with its last value on timeout."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+        time.sleep(interval)
+        value = predicate()
+    return value
+
+
+def current_database_url() -> str:
+    """A DATABASE_URL for the database this test process uses (the test database)."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
+
+
+def worker_env(broker_url: str | None = None, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=current_database_url(),
+        CELERY_BROKER_URL=broker_url or settings.CELERY_BROKER_URL,
+        DJANGO_SECRET_KEY="test-worker-secret-key-" + "x" * 40,
+        DJANGO_DEBUG="0",
+        DJANGO_TESTING="1",
+        VAR_DIR=str(settings.VAR_DIR),
+        PYTHONUNBUFFERED="1",
+    )
+    if settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
+        env["CACHE_URL"] = settings.CACHES["default"]["LOCATION"]
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    """A real `celery worker` process against a real broker and the test database."""
+
+    def __init__(
+        self,
+        *,
+        broker_url: str | None = None,
+        concurrency: int = 2,
+        pool: str = "prefork",
+        log_path: Path | None = None,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.broker_url = broker_url or settings.CELERY_BROKER_URL
+        self.hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        self.log_path = log_path or Path(settings.VAR_DIR) / f"worker-{self.hostname}.log"
+        args = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "celery_app",
+            "worker",
+            "--loglevel=INFO",
+            f"--pool={pool}",
+            f"--concurrency={concurrency}",
+            f"--hostname={self.hostname}",
+            "--without-mingle",
+            "--without-gossip",
+            "-E",
+            *(extra_args or []),
+        ]
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=worker_env(self.broker_url, **(env or {})),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> WorkerProcess:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited early:\n{self.log()}")
+            return "ready." in self.log()
+
+        wait_until(ready, timeout=timeout, interval=0.2)
+        return self
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text()
+        except FileNotFoundError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: the main process and its pool children."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self._log.close()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self._log.close()
+
+
+def purge_broker(broker_url: str) -> None:
+    """Drop every queued task on this broker (leftovers of an aborted run)."""
+    from celery_app import app
+
+    with app.connection_for_write(broker_url) as conn:
+        conn.default_channel.queue_purge("celery")
