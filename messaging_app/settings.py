@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -135,6 +136,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+if TESTING:
+    # PBKDF2's million rounds cost most of a test's time; tests do not need a slow hash.
+    # https://docs.djangoproject.com/en/5.2/topics/testing/overview/#password-hashing
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # --- Cache ----------------------------------------------------------------------------------
 # LocMemCache is per process; CACHE_URL=redis://host:6379/1 shares the cache between web
@@ -216,6 +221,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "messaging_app.errors.document_error_responses",
+    ],
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -246,7 +255,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 1,
     "socket_timeout": 2,
+    # Kombu retries a failed connect after interval_start seconds (default 2): retry once, now.
     "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
     "visibility_timeout": 3600,
 }
 CELERY_TASK_PUBLISH_RETRY = False
@@ -266,6 +279,13 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "outbox-relay": {"task": "outbox_relay", "schedule": 30.0},
     "outbox-prune": {"task": "outbox_prune", "schedule": 3600.0},
+    # Deletes results older than CELERY_RESULT_EXPIRES (the django-db backend does not expire
+    # them by itself). Same name and time as the entry beat would add, so there is one row.
+    "celery.backend_cleanup": {
+        "task": "celery.backend_cleanup",
+        "schedule": crontab(minute=0, hour=4),
+        "options": {"expire_seconds": 12 * 3600},
+    },
 }
 
 # Transactional outbox: events not done after this many seconds are sent again by the relay;

@@ -140,3 +140,81 @@ def purge_broker(broker_url: str) -> None:
 
     with app.connection_for_write(broker_url) as conn:
         conn.default_channel.queue_purge("celery")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A throwaway redis-server on a loopback port, which a test may stop and start again."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> RedisServer:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--maxmemory-policy",
+                "noeviction",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(self.answers, timeout=10)
+        return self
+
+    def answers(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_timeout=0.2).ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+class use_broker:  # noqa: N801 - used like a function: `with use_broker(url):`
+    """Point this process's Celery producer at another broker, and back afterwards."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __enter__(self):
+        from celery_app import app
+
+        self._app = app
+        self._original = app.conf.broker_url
+        self._reset(url=self.url)
+        return self
+
+    def __exit__(self, *exc):
+        self._reset(url=self._original)
+
+    def _reset(self, *, url: str) -> None:
+        app = self._app
+        if app._pool is not None:
+            app._pool.force_close_all()
+        app._pool = None
+        app.conf.broker_url = url
+        app.amqp._producer_pool = None
