@@ -194,7 +194,7 @@ class RedisServer:
         self.process = None
 
 
-class use_broker:  # noqa: N801 - used like a function: `with use_broker(url):`
+class use_broker:
     """Point this process's Celery producer at another broker, and back afterwards."""
 
     def __init__(self, url: str) -> None:
@@ -212,9 +212,12 @@ class use_broker:  # noqa: N801 - used like a function: `with use_broker(url):`
         self._reset(url=self._original)
 
     def _reset(self, *, url: str) -> None:
+        from kombu import pools
+
         app = self._app
         if app._pool is not None:
             app._pool.force_close_all()
         app._pool = None
-        app.conf.broker_url = url
         app.amqp._producer_pool = None
+        pools.reset()  # Kombu's global producer pools would hand back closed connections
+        app.conf.broker_url = url

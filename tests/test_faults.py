@@ -27,7 +27,7 @@ def _no_duplicates() -> None:
 
 
 def test_broker_down_loses_nothing(make_user, tmp_path):
-    """Redis stops; 100 posts and 20 edits all answer 2xx quickly; after restart all effects land."""
+    """Redis stops; 100 posts and 20 edits answer 2xx quickly; after a restart all effects land."""
     redis = RedisServer().start()
     worker = WorkerProcess(broker_url=redis.url, log_path=tmp_path / "worker.log").wait_ready()
     alice, bob, carol = make_user(), make_user(), make_user()

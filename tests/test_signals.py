@@ -42,10 +42,13 @@ def test_new_message_schedules_notification_task_on_commit(
 def test_rolled_back_message_schedules_nothing(
     alice, bob, published, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            services.message_send(sender=alice, receiver=bob, content="never")
-            raise RuntimeError("roll back")
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        services.message_send(sender=alice, receiver=bob, content="never")
+        raise RuntimeError("roll back")
     assert callbacks == []
     assert published.call_count == 0
     assert not Message.objects.exists()
