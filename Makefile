@@ -21,6 +21,7 @@ run: $(STAMP)
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} ./bin/run
 
 test: $(STAMP)
+	bin/ensure-services
 	$(PY) -m pytest
 
 test-postgres: $(STAMP)

@@ -139,7 +139,9 @@ def purge_broker(broker_url: str) -> None:
     from celery_app import app
 
     with app.connection_for_write(broker_url) as conn:
-        conn.default_channel.queue_purge("celery")
+        queue = app.amqp.queues[app.conf.task_default_queue](conn.default_channel)
+        queue.declare()  # AMQP refuses to purge a queue that does not exist yet
+        queue.purge()
 
 
 def free_port() -> int:
@@ -197,18 +199,23 @@ class RedisServer:
 class use_broker:
     """Point this process's Celery producer at another broker, and back afterwards."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, transport_options: dict | None = None) -> None:
         self.url = url
+        self.transport_options = transport_options
 
     def __enter__(self):
         from celery_app import app
 
         self._app = app
         self._original = app.conf.broker_url
+        self._original_options = app.conf.broker_transport_options
+        if self.transport_options is not None:
+            app.conf.broker_transport_options = self.transport_options
         self._reset(url=self.url)
         return self
 
     def __exit__(self, *exc):
+        self._app.conf.broker_transport_options = self._original_options
         self._reset(url=self._original)
 
     def _reset(self, *, url: str) -> None:
