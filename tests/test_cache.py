@@ -194,3 +194,21 @@ def test_default_timeout_is_sixty_seconds():
     from django.conf import settings
 
     assert settings.MESSAGE_LIST_CACHE_TIMEOUT == 60
+
+
+def test_the_purge_in_the_worker_invalidates_shared_lists(chat, alice, bob, carol):
+    """The purge runs in the worker; with a shared cache its invalidation reaches the web."""
+    from messaging.services import user_data_purge
+
+    to_bob = services.message_send(sender=alice, receiver=bob, content="purged with bob")
+    c = client_for(carol)
+    c.get(MESSAGES)
+    before = cache.get("msglist:epoch")
+    bob_id = bob.pk
+    bob.delete()
+    after_delete = cache.get("msglist:epoch")
+    assert after_delete != before
+    user_data_purge(user_id=bob_id)
+    assert cache.get("msglist:epoch") != after_delete
+    assert c.get(MESSAGES)["X-Cache"] == "MISS"
+    assert not Message.objects.filter(pk=to_bob.pk).exists()
