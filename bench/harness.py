@@ -1,0 +1,393 @@
+"""Shared machinery of the benchmarks: sizes, the private database, figures, timing, cleanup."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT_DIR = ROOT / "bench" / "out"
+
+# Redis databases of their own, so that a run never eats the tasks or the cache of a running
+# system (`make run` uses 0) or of the test suite (14). The bench purges and flushes them.
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/13"
+DEFAULT_REDIS_CACHE_URL = "redis://127.0.0.1:6379/12"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each section does. `smoke` runs every section, tiny, in CI."""
+
+    name: str
+    time_limit: int  # seconds for the whole run, enforced by SIGALRM
+    query_sizes: tuple[int, ...] = (1, 20, 100)
+    thread_depths: tuple[int, ...] = (1, 10, 50)
+    cache_page: int = 50
+    cache_rounds: int = 300
+    write_rounds: int = 150
+    group_participants: int = 50
+    pipeline_messages: int = 5_000
+    noop_tasks: int = 500
+    steady_rate: int = 50  # messages per second
+    steady_seconds: float = 30.0
+    purge_messages: int = 100_000
+    writer_baseline_seconds: float = 3.0
+    http_seconds: int = 20  # per endpoint, in total
+    http_slices: int = 4  # interleaved wrk runs per endpoint, so drift touches all alike
+
+
+FULL = Sizes(name="full", time_limit=570)
+SMOKE = Sizes(
+    name="smoke",
+    time_limit=240,
+    cache_rounds=25,
+    write_rounds=10,
+    pipeline_messages=200,
+    noop_tasks=100,
+    steady_seconds=3.0,
+    purge_messages=2_000,
+    writer_baseline_seconds=0.5,
+    http_seconds=2,
+    http_slices=1,
+)
+
+
+# --- Figures ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Figure:
+    """One printed number, with its target (if it has one) and whether it was met."""
+
+    section: str
+    name: str
+    value: float | None
+    unit: str = ""
+    target: str = ""  # e.g. "<= 0.2"; empty for figures that only inform
+    ok: bool | None = None
+    note: str = ""
+
+    def formatted(self) -> str:
+        if self.value is None:
+            return "n/a"
+        value = self.value
+        if isinstance(value, float) and not value.is_integer():
+            magnitude = abs(value)
+            text = f"{value:,.3f}" if magnitude < 10 else f"{value:,.1f}"
+        else:
+            text = f"{int(value):,}"
+        return f"{text} {self.unit}".strip()
+
+    @property
+    def verdict(self) -> str:
+        if not self.target:
+            return ""
+        if self.ok is None:
+            return "ERROR"
+        return "PASS" if self.ok else "MISS"
+
+
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "<=": lambda a, b: a <= b,
+    "<": lambda a, b: a < b,
+    ">=": lambda a, b: a >= b,
+    ">": lambda a, b: a > b,
+    "==": lambda a, b: a == b,
+}
+
+
+@dataclass
+class Results:
+    figures: list[Figure] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    series: dict[str, Any] = field(default_factory=dict)  # raw distributions for the plot
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def add(
+        self,
+        section: str,
+        name: str,
+        value: float | None,
+        unit: str = "",
+        *,
+        target: tuple[str, float] | None = None,
+        ok: bool | None = None,
+        target_text: str = "",
+        note: str = "",
+    ) -> Figure:
+        text = target_text
+        if target is not None:
+            op, bound = target
+            text = text or f"{op} {bound:g}"
+            if value is not None:
+                ok = _COMPARE[op](value, bound)
+        figure = Figure(section, name, value, unit, text, ok, note)
+        self.figures.append(figure)
+        line = f"  {name:<58} {figure.formatted():>18}"
+        if figure.target:
+            line += f"   target {figure.target:<10} {figure.verdict}"
+        if note:
+            line += f"   ({note})"
+        print(line, flush=True)
+        return figure
+
+    def table(self) -> str:
+        rows = [("section", "figure", "value", "target", "result")]
+        rows += [
+            (f.section, f.name, f.formatted(), f.target, f.verdict)
+            for f in self.figures
+            if f.target
+        ]
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines = []
+        for i, row in enumerate(rows):
+            lines.append("  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)).rstrip())
+            if i == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def dump(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            "meta": self.meta,
+            "figures": [asdict(f) for f in self.figures],
+            "errors": self.errors,
+            "series": self.series,
+        }
+        path.write_text(json.dumps(data, indent=1, default=str))
+
+
+def section_header(title: str) -> None:
+    print(f"\n== {title} ==", flush=True)
+
+
+# --- Numbers ------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default), p in [0, 100]."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+def ms(seconds: float) -> float:
+    return seconds * 1000.0
+
+
+@contextmanager
+def stopwatch() -> Iterator[list[float]]:
+    """`with stopwatch() as t: ...` then `t[0]` is the elapsed time in seconds."""
+    box: list[float] = []
+    started = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box.append(time.perf_counter() - started)
+
+
+def wait_for(
+    predicate: Callable[[], Any], *, timeout: float, interval: float = 0.05, what: str = ""
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- The run's time limit ---------------------------------------------------------------------
+
+
+class BenchTimeout(Exception):
+    pass
+
+
+def _raise_timeout(signum, frame):
+    raise BenchTimeout("the benchmark ran past its time limit")
+
+
+def arm_time_limit(seconds: int) -> None:
+    """Bound the whole run: SIGALRM interrupts the main thread, whose `finally` blocks clean up."""
+    signal.signal(signal.SIGALRM, _raise_timeout)
+    signal.alarm(seconds)
+
+
+def install_sigterm_handler() -> None:
+    """Turn SIGTERM/SIGINT into SystemExit so that cleanup runs."""
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+# --- The private database ---------------------------------------------------------------------
+
+
+class BenchDatabase:
+    """A database of the run's own: a fresh SQLite file, or a fresh PostgreSQL database created
+    on the server that DATABASE_URL names. Dropped at the end, whatever happened."""
+
+    def __init__(self, base_url: str | None, var_dir: Path) -> None:
+        self.base_url = base_url or ""
+        self.var_dir = var_dir
+        self.token = f"{os.getpid()}_{secrets.token_hex(3)}"
+        self.is_postgres = self.base_url.startswith(("postgres://", "postgresql://"))
+        self.url = ""
+        self.name = ""
+        self._sqlite_dir: Path | None = None
+
+    def create(self) -> str:
+        if self.is_postgres:
+            self.name = f"bench_{self.token}"
+            with self._admin_connection() as conn:
+                conn.execute(f'CREATE DATABASE "{self.name}"')
+            parts = urlsplit(self.base_url)
+            self.url = urlunsplit(parts._replace(path=f"/{self.name}"))
+        elif not self.base_url or self.base_url.startswith("sqlite:"):
+            self._sqlite_dir = self.var_dir / f"bench-{self.token}"
+            self._sqlite_dir.mkdir(parents=True, exist_ok=True)
+            self.name = str(self._sqlite_dir / "bench.sqlite3")
+            self.url = f"sqlite:///{self.name}"
+        else:
+            raise SystemExit(f"bench: unsupported DATABASE_URL {self.base_url!r}")
+        return self.url
+
+    def _admin_connection(self):
+        import psycopg
+
+        parts = urlsplit(self.base_url)
+        return psycopg.connect(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432,
+            user=parts.username or "postgres",
+            password=parts.password or None,
+            dbname=(parts.path or "/postgres").lstrip("/") or "postgres",
+            autocommit=True,
+            connect_timeout=5,
+        )
+
+    def drop(self) -> None:
+        if self.is_postgres and self.name:
+            with self._admin_connection() as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        elif self._sqlite_dir is not None:
+            shutil.rmtree(self._sqlite_dir, ignore_errors=True)
+        self.name = ""
+
+    @property
+    def label(self) -> str:
+        return "PostgreSQL" if self.is_postgres else "SQLite"
+
+
+def redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts)
+
+
+# --- Django helpers (import after django.setup()) ---------------------------------------------
+
+
+def client_for(user):
+    """An API client carrying a JWT for `user`, as the real clients authenticate."""
+    from rest_framework.test import APIClient
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+    return client
+
+
+def purge_queue() -> int:
+    """Drop every task waiting on the bench broker's default queue; return how many."""
+    from celery_app import app
+
+    with app.connection_for_write() as conn:
+        return conn.default_channel.queue_purge("celery") or 0
+
+
+def flush_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+# --- The worker ---------------------------------------------------------------------------------
+
+_worker = None
+
+
+def worker():
+    """One real worker process (prefork, concurrency 2) on the bench broker, shared by the
+    sections that need one; it also imports bench.tasks (the no-op task)."""
+    global _worker
+    if _worker is None:
+        from tests.support import WorkerProcess
+
+        OUT_DIR.mkdir(parents=True, exist_ok=True)
+        _worker = WorkerProcess(
+            concurrency=2,
+            extra_args=["--include", "bench.tasks"],
+            log_path=OUT_DIR / "worker.log",
+        )
+        try:
+            _worker.wait_ready(timeout=60)
+        except BaseException:
+            stop_worker()
+            raise
+    return _worker
+
+
+def stop_worker() -> None:
+    global _worker
+    if _worker is not None:
+        _worker.stop(timeout=20)
+        _worker = None
+
+
+def set_consuming(on: bool) -> None:
+    """Pause or resume the worker's consumption of the default queue (remote control)."""
+    from celery_app import app
+
+    method = app.control.add_consumer if on else app.control.cancel_consumer
+    replies = method("celery", destination=[worker().hostname], reply=True, timeout=5)
+    if not replies:
+        raise RuntimeError(f"the worker did not answer {method.__name__}")

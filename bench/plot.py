@@ -1,0 +1,71 @@
+"""Section 7: one PNG of the latency distributions of sections 4 and 6, by percentile.
+
+The x axis spreads the tail (HdrHistogram style): position -log10(1 - p/100), so 90, 99 and
+99.9 sit one unit apart.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from bench.harness import Results, percentile
+
+PERCENTILES = [p / 10 for p in range(0, 990, 5)] + [99.0, 99.5, 99.9]
+TICKS = [0, 50, 90, 99, 99.9]
+
+
+def _x(p: float) -> float:
+    return -math.log10(1 - min(p, 99.99) / 100)
+
+
+def _axis(ax, title: str) -> None:
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([_x(p) for p in TICKS], [f"p{p:g}" for p in TICKS])
+    ax.set_yscale("log")
+    ax.set_ylabel("latency (ms)")
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def plot(results: Results, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    meta = results.meta
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
+    latencies = results.series.get("pipeline_latency_ms") or []
+    if latencies:
+        ys = [percentile(latencies, p) for p in PERCENTILES]
+        left.plot([_x(p) for p in PERCENTILES], ys, color="tab:purple")
+        for p in (50, 95, 99):
+            value = percentile(latencies, p)
+            left.annotate(
+                f"p{p} {value:.0f} ms",
+                (_x(p), value),
+                fontsize=8,
+                xytext=(4, -10),
+                textcoords="offset points",
+            )
+            left.plot([_x(p)], [value], "o", color="tab:purple", markersize=3)
+    _axis(
+        left,
+        f"4. commit -> notification at {results.series.get('pipeline_rate', '?')} msgs/s "
+        f"({len(latencies)} messages)",
+    )
+
+    for name, points in (results.series.get("http") or {}).items():
+        points = [(p, v) for p, v in points if p <= 99.9]
+        right.plot([_x(p) for p, _ in points], [v for _, v in points], label=name)
+    _axis(right, "6. HTTP latency under wrk, gunicorn 2 workers")
+    if results.series.get("http"):
+        right.legend(fontsize=8, loc="upper left")
+    fig.suptitle(
+        f"{meta.get('database', '')}, Redis {meta.get('redis', '')}; {meta.get('nproc')} cores "
+        f"{meta.get('cpu', '')}; {meta.get('mode')} run at {meta.get('commit')}",
+        fontsize=9,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

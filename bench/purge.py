@@ -1,0 +1,178 @@
+"""Section 5: deleting an account with 100,000 messages, while someone else keeps writing.
+
+- The API call (POST /api/messaging/delete-user/) is timed for the big account and, side by
+  side, for an account with no messages: the call must not depend on the data.
+- Rows purged per second: the purge task's own count of removed rows divided by the time from
+  the API's answer to the task's commit (the outbox event's processed_at).
+- The concurrent writer: another process (bench/writer.py) posting direct messages between two
+  other users through the API in a loop, before (baseline) and during the purge; its longest
+  request is the stall.
+The messages are bulk-inserted (no signals), as a long history would already be in the table.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import time
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django_celery_results.models import TaskResult
+
+from bench import data, writer
+from bench.harness import (
+    Results,
+    Sizes,
+    client_for,
+    median,
+    ms,
+    percentile,
+    purge_queue,
+    section_header,
+    stopwatch,
+    wait_for,
+    worker,
+)
+from messaging.models import Message
+from tasks.models import OutboxEvent
+
+SECTION = "5 purge"
+
+
+class Writer:
+    """bench/writer.py in a spawned process: posts until stopped, then reports its samples."""
+
+    def __init__(self, sender, receiver) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.stop_event = context.Event()
+        self.queue = context.Queue()
+        self.process = context.Process(
+            target=writer.main,
+            args=(sender.pk, receiver.pk, self.stop_event, self.queue),
+            daemon=True,
+        )
+        self.samples: list[tuple[float, float]] = []
+        self.failures: list[str] = []
+
+    def start(self) -> None:
+        self.process.start()
+        if self.queue.get(timeout=60) != "ready":
+            raise RuntimeError("the writer did not start")
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        try:
+            self.samples, self.failures = self.queue.get(timeout=30)
+        finally:
+            self.process.join(timeout=10)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join(timeout=5)
+
+    def latencies(self, start: float, end: float) -> list[float]:
+        return [ms(latency) for t, latency in self.samples if start <= t < end]
+
+
+def _delete(user) -> tuple[float, str, int]:
+    """Time the API call; return (seconds, task id, SQL queries it ran)."""
+    client = client_for(user)
+    with CaptureQueriesContext(connection) as queries, stopwatch() as took:
+        response = client.post("/api/messaging/delete-user/")
+    if response.status_code != 202:
+        raise AssertionError(f"delete-user: {response.status_code} {response.content!r}")
+    return took[0], response.json()["task_id"], len(queries.captured_queries)
+
+
+def _processed(task_id: str):
+    return OutboxEvent.objects.filter(pk=task_id, processed_at__isnull=False).first()
+
+
+def run(results: Results, sizes: Sizes) -> None:
+    n = sizes.purge_messages
+    section_header(f"5. Account purge: {n:,} messages, a concurrent writer")
+    purge_queue()
+    worker()
+    victim, peer, w_sender, w_receiver, *empties = data.make_users(8, "purge")
+    half = n // 2
+    with stopwatch() as built:
+        data.bulk_messages(
+            [{"sender_id": victim.pk, "receiver_id": peer.pk}] * half
+            + [{"sender_id": peer.pk, "receiver_id": victim.pk}] * (n - half)
+        )
+    print(f"  ({n:,} messages bulk-inserted in {built[0]:.1f}s)")
+    timeout = 240.0 if sizes.name == "full" else 60.0
+
+    poster = Writer(w_sender, w_receiver)
+    poster.start()
+    try:
+        time.sleep(sizes.writer_baseline_seconds)
+        writer_baseline_end = time.time()
+        # Empty accounts first, under the same concurrent writer; the first call pays for
+        # imports and warm-up and is not counted.
+        empty_runs = []
+        for account in empties:
+            empty_runs.append(_delete(account))
+            wait_for(lambda t=empty_runs[-1][1]: _processed(t), timeout=timeout, what="a purge")
+        empty_seconds = median([run[0] for run in empty_runs[1:]])
+        empty_queries = empty_runs[-1][2]
+        api_started = time.time()
+        api_seconds, task_id, api_queries = _delete(victim)
+        answered = api_started + api_seconds
+        event = wait_for(
+            lambda: _processed(task_id), timeout=timeout, interval=0.05, what="the purge"
+        )
+        finished = event.processed_at.timestamp()
+        time.sleep(min(1.0, sizes.writer_baseline_seconds))
+    finally:
+        poster.stop()
+    if poster.failures:
+        raise AssertionError(f"the writer failed: {poster.failures[:3]}")
+    left = (
+        Message.objects.filter(sender_id=victim.pk).count()
+        + Message.objects.filter(receiver_id=victim.pk).count()
+    )
+    if left:
+        raise AssertionError(f"{left} messages of the deleted account are left")
+    task = TaskResult.objects.filter(task_id=task_id).first()
+    purged = json.loads(task.result)["done"] if task and task.result else n
+
+    results.add(
+        SECTION, f"delete-user API call, {n:,} messages", ms(api_seconds), "ms", target=("<", 50)
+    )
+    results.add(SECTION, "delete-user API call, no messages (median of 3)", ms(empty_seconds), "ms")
+    results.add(
+        SECTION,
+        f"delete-user API call: SQL queries, {n:,} messages / none",
+        api_queries,
+        "q",
+        note=f"{empty_queries} q for the empty account",
+    )
+    results.add(SECTION, "API call: big account / empty account", api_seconds / empty_seconds)
+    results.add(
+        SECTION,
+        "rows purged per second",
+        purged / (finished - answered),
+        "rows/s",
+        note=f"{purged:,} rows in {finished - answered:.1f}s",
+    )
+    baseline = poster.latencies(0, writer_baseline_end)
+    during = poster.latencies(api_started, finished)
+    if not during:
+        raise AssertionError("the writer made no request during the purge")
+    results.add(
+        SECTION,
+        "writer before the purge: p99",
+        percentile(baseline, 99),
+        "ms",
+        note=f"max {max(baseline):.1f} ms, {len(baseline)} posts",
+    )
+    results.add(
+        SECTION,
+        "writer during the purge: p99",
+        percentile(during, 99),
+        "ms",
+        note=f"{len(during)} posts",
+    )
+    results.add(SECTION, "writer during the purge: longest stall (max latency)", max(during), "ms")
+    purge_queue()
