@@ -6,6 +6,8 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
 from messaging.models import Message, MessageHistory, Notification, User
 from messaging.selectors import message_parent_candidates
@@ -29,7 +31,8 @@ class RegisterSerializer(serializers.ModelSerializer):
     password = serializers.CharField(
         write_only=True, max_length=128, style={"input_type": "password"}
     )
-    email = serializers.EmailField(max_length=254)
+    # write_only: the 201 body is {id, username} (to_representation), and the schema says so.
+    email = serializers.EmailField(max_length=254, write_only=True)
 
     class Meta:
         model = User
@@ -46,6 +49,20 @@ class RegisterSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance):
         return {"id": instance.pk, "username": instance.username}
+
+
+class SafeTokenRefreshSerializer(TokenRefreshSerializer):
+    # simplejwt's refresh, but a 401 instead of a 500 when the token's user no longer exists.
+    # write_only: the answer carries only `access` (no rotation), and the schema says so.
+    refresh = serializers.CharField(write_only=True)
+
+    def validate(self, attrs):
+        try:
+            return super().validate(attrs)
+        except User.DoesNotExist as exc:
+            raise AuthenticationFailed(
+                self.error_messages["no_active_account"], "no_active_account"
+            ) from exc
 
 
 class MeSerializer(serializers.ModelSerializer):

@@ -29,3 +29,67 @@ def not_found(request, exception=None):
 
 def server_error(request):
     return JsonResponse({"detail": "Internal server error."}, status=500)
+
+
+# --- OpenAPI: the error answers every client must expect ------------------------------------
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "description": (
+        "An error. `detail` says what went wrong; a 400 for invalid input names the fields "
+        "instead, each with a list of messages."
+    ),
+    "properties": {"detail": {"type": "string"}},
+    "additionalProperties": True,
+}
+_BODY_METHODS = {"post", "put", "patch"}
+# Pagination never answers 400: a bad page_size falls back to the default, a bad cursor is 404.
+_PAGINATION_PARAMS = {"cursor", "page_size"}
+
+
+def _throttled_operations(generator) -> set[tuple[str, str]]:
+    found = set()
+    for path, _regex, method, callback in getattr(generator, "endpoints", None) or []:
+        view = getattr(callback, "cls", None)
+        if view is not None and (getattr(view, "throttle_scope", None) or view.throttle_classes):
+            found.add((path, method.lower()))
+    return found
+
+
+def document_error_responses(result, generator, request, public):
+    """drf-spectacular postprocessing hook: document the 4xx answers of each operation.
+
+    The rules follow what the stack does, so that a client (and the Schemathesis test) can rely
+    on the documented status codes: 400/413/415 where a body is read, 401/403 where credentials
+    are required, 400 for query filters, 404 for paths with an id or a cursor, 429 where a
+    throttle applies.
+    """
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR_SCHEMA
+    ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    throttled = _throttled_operations(generator)
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            security = operation.get("security")
+            anonymous_ok = security is not None and {} in security
+            query = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
+            codes = {}
+            if method in _BODY_METHODS:
+                codes["400"] = "Invalid input."
+                codes["413"] = "Request body too large."
+            elif query - _PAGINATION_PARAMS:
+                codes["400"] = "Invalid query parameters."
+            if "requestBody" in operation:
+                codes["415"] = "Unsupported media type."
+            if not anonymous_ok:
+                codes["401"] = "Missing, invalid or expired credentials."
+            if security and not anonymous_ok:
+                codes["403"] = "Authenticated, but not allowed to do this."
+            if "{" in path or "cursor" in query:
+                codes["404"] = "No such object visible to the caller, or an invalid cursor."
+            if (path, method) in throttled:
+                codes["429"] = "Too many requests: see the Retry-After header."
+            responses = operation.setdefault("responses", {})
+            for code, description in codes.items():
+                responses.setdefault(code, {"description": description, "content": ref})
+            operation["responses"] = dict(sorted(responses.items()))
+    return result

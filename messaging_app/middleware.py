@@ -16,6 +16,8 @@ class RequestSizeLimitMiddleware:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
+            length = -1
+        if length < 0:
             return JsonResponse({"detail": "Invalid Content-Length header."}, status=400)
         limit = settings.REQUEST_MAX_BODY_BYTES
         if length > limit:
