@@ -14,6 +14,8 @@ def conversation_list_for_user(*, user: User):
 
 def conversation_participant_ids(*, user: User, conversation_id) -> list[int] | None:
     """The participant ids if `user` is one of them, else None (the caller then answers 404)."""
+    if not 0 < int(conversation_id) < 2**63:  # SQLite raises OverflowError on a bigger int
+        return None
     ids = list(
         Conversation.participants.through.objects.filter(
             conversation_id=conversation_id

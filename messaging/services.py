@@ -229,7 +229,9 @@ def user_data_purge(
     if progress:
         progress(done, total)
 
-    for queryset in (messages, own_notifications, own_reads):
+    # The user's own rows first: deleting the messages first would cascade some of them away
+    # uncounted, and `done` would never reach `total`.
+    for queryset in (own_notifications, own_reads, messages):
         while True:
             with transaction.atomic():
                 ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])

@@ -25,6 +25,7 @@ from messaging.serializers import (
     MessageUpdateSerializer,
     NotificationSerializer,
     RegisterSerializer,
+    SafeTokenRefreshSerializer,
     TaskAcceptedSerializer,
     ThreadMessageSerializer,
 )
@@ -49,6 +50,7 @@ class ThrottledTokenObtainPairView(TokenObtainPairView):
 
 
 class ThrottledTokenRefreshView(TokenRefreshView):
+    serializer_class = SafeTokenRefreshSerializer
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "token"
 
@@ -121,7 +123,8 @@ class MessageViewSet(
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
 
     @extend_schema(request=None, responses={200: MessageSerializer})
-    @action(detail=True, methods=["post"])
+    # Any recipient may mark a message read: not IsSenderOrReadOnly, which refuses them a POST.
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated])
     def read(self, request, pk=None):
         """Mark a message the caller received as read (idempotent)."""
         message = self.get_object()
