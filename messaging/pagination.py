@@ -1,5 +1,7 @@
 """Cursor pagination, newest first, with a bounded client-chosen page size."""
 
+from datetime import UTC
+
 from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
@@ -16,8 +18,10 @@ class NewestFirstCursorPagination(CursorPagination):
         cursor = super().decode_cursor(request)
         if cursor is not None and cursor.position is not None:
             try:
-                valid = parse_datetime(cursor.position) is not None
-            except ValueError:
+                position = parse_datetime(cursor.position)
+                # Offsets near datetime.min/max overflow when the database converts to UTC.
+                valid = position is not None and position.astimezone(UTC) is not None
+            except (ValueError, OverflowError):
                 valid = False
             if not valid:
                 raise NotFound(self.invalid_cursor_message)

@@ -83,7 +83,18 @@ def message_thread(*, user: User, root: Message) -> tuple[Message, dict[int, lis
     truncated = len(rows) > limit
     by_id = {m.pk: m for m in rows[:limit]}
     children: dict[int, list[Message]] = defaultdict(list)
-    for message in by_id.values():
+    for message in by_id.values():  # oldest first, so each list of replies is too
         if message.pk != root.pk and message.parent_message_id in by_id:
             children[message.parent_message_id].append(message)
+    # Cut below THREAD_MAX_DEPTH levels: a reply chain can be made arbitrarily deep.
+    level, depth = [root.pk], 0
+    while level:
+        depth += 1
+        below = [child.pk for pk in level for child in children.get(pk, [])]
+        if depth > settings.THREAD_MAX_DEPTH and below:
+            for pk in level:
+                children.pop(pk, None)
+            truncated = True
+            break
+        level = below
     return by_id.get(root.pk, root), children, truncated

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
@@ -166,16 +165,28 @@ class MessageUpdateSerializer(serializers.Serializer):
 
 
 class ThreadMessageSerializer(MessageSerializer):
-    replies = serializers.SerializerMethodField()
+    """Schema of one node of a thread: a message with its `replies`, nested."""
+
+    replies = serializers.ListField(child=serializers.DictField(), read_only=True)
 
     class Meta(MessageSerializer.Meta):
         fields = (*MessageSerializer.Meta.fields, "replies")
         read_only_fields = fields
 
-    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
-    def get_replies(self, obj: Message) -> list[dict]:
-        children = self.context["children"].get(obj.pk, [])
-        return [ThreadMessageSerializer(child, context=self.context).data for child in children]
+
+def thread_tree(root: Message, children: dict[int, list[Message]]) -> dict:
+    """Nest the thread's messages under `root` without recursion (threads may be deep)."""
+    nodes = {}
+    order = [root]
+    for message in order:  # breadth first; `order` grows as children are found
+        order.extend(children.get(message.pk, []))
+    data = MessageSerializer(order, many=True).data
+    for message, item in zip(order, data, strict=True):
+        item["replies"] = []
+        nodes[message.pk] = item
+    for message in order[1:]:
+        nodes[message.parent_message_id]["replies"].append(nodes[message.pk])
+    return nodes[root.pk]
 
 
 class MessageHistorySerializer(serializers.ModelSerializer):

@@ -28,6 +28,7 @@ from messaging.serializers import (
     SafeTokenRefreshSerializer,
     TaskAcceptedSerializer,
     ThreadMessageSerializer,
+    thread_tree,
 )
 
 # --- Accounts -------------------------------------------------------------------------------
@@ -149,7 +150,7 @@ class MessageViewSet(
         """The message and all replies below it, nested, oldest first at each level."""
         root = self.get_object()
         root, children, truncated = selectors.message_thread(user=request.user, root=root)
-        data = ThreadMessageSerializer(root, context={"children": children}).data
+        data = thread_tree(root, children)
         response = Response(data)
         response["X-Thread-Truncated"] = "true" if truncated else "false"
         return response

@@ -183,6 +183,8 @@ MESSAGE_MAX_LENGTH = 10_000
 CONVERSATION_MAX_PARTICIPANTS = env_int("CONVERSATION_MAX_PARTICIPANTS", 500)
 # The thread endpoint returns at most this many messages (oldest first) and says when it cut.
 THREAD_MAX_MESSAGES = env_int("THREAD_MAX_MESSAGES", 1_000)
+# ... and at most this many levels below the message asked for (deeper replies are cut too).
+THREAD_MAX_DEPTH = env_int("THREAD_MAX_DEPTH", 100)
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -278,6 +280,9 @@ def filesystem_broker_options(folder: Path) -> dict:
         "processed_folder": str(folder / "processed"),
         "control_folder": str(folder / "control"),
         "store_processed": False,
+        # Look at the folders every 0.1 s (default 1 s), so a worker answers the health
+        # check's ping well within its one-second budget.
+        "polling_interval": 0.1,
     }
 
 

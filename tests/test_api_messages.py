@@ -729,6 +729,8 @@ def test_invalid_page_size_falls_back_to_the_default(alice, bob, asked):
         "cD0yMDI1LTEzLTQ1VDAwOjAwOjAw",  # p=2025-13-45T00:00:00
         "%00",
         "x" * 500,
+        "cD05OTk5LTEyLTMxVDIzOjU5OjU5LTA1OjAw",  # p=9999-12-31T23:59:59-05:00: overflows in UTC
+        "cD0wMDAxLTAxLTAxVDAwOjAwOjAwKzA1OjAw",  # p=0001-01-01T00:00:00+05:00: the same below
     ],
 )
 def test_invalid_cursor_is_a_json_4xx(alice, bob, cursor):

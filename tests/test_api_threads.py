@@ -151,3 +151,38 @@ def test_a_parent_cycle_does_not_loop(alice, bob):
 def test_thread_of_a_missing_message_is_404(alice):
     assert client_for(alice).get(thread_url(10**9)).status_code == 404
     assert client_for(alice).get("/api/messaging/messages/abc/thread/").status_code == 404
+
+
+def _chain(alice, bob, length: int) -> list[Message]:
+    chain = [direct(alice, bob, "root", 0)]
+    for i in range(1, length + 1):
+        chain.append(
+            direct(bob if i % 2 else alice, alice if i % 2 else bob, f"r{i}", i, chain[-1])
+        )
+    return chain
+
+
+def _depth(node: dict) -> int:
+    depth = 0
+    while node["replies"]:
+        node = node["replies"][0]
+        depth += 1
+    return depth
+
+
+@pytest.mark.parametrize("length", [60, 400])
+def test_a_deep_reply_chain_is_cut_at_the_depth_limit_not_a_500(alice, bob, settings, length):
+    settings.THREAD_MAX_DEPTH = 50
+    chain = _chain(alice, bob, length)
+    response = client_for(alice).get(thread_url(chain[0].pk))
+    assert response.status_code == 200
+    assert _depth(response.json()) == min(length, 50)
+    assert response["X-Thread-Truncated"] == ("true" if length > 50 else "false")
+
+
+def test_default_depth_limit_renders_a_chain_deeper_than_the_recursion_limit(alice, bob):
+    chain = _chain(alice, bob, 1_100)  # deeper than Python's default recursion limit
+    response = client_for(alice).get(thread_url(chain[0].pk))
+    assert response.status_code == 200
+    assert _depth(response.json()) == 100
+    assert response["X-Thread-Truncated"] == "true"
