@@ -15,6 +15,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tasks.selectors import broker_queue_length, workers_answering_ping
+
 CHECK_TIMEOUT_SECONDS = 1.0
 
 
@@ -30,8 +32,28 @@ def check_cache() -> None:
         raise RuntimeError("cache did not return what was stored")
 
 
-# The checks `/api/health/` runs, in order; the monitoring issue adds broker and worker.
-CHECKS: dict[str, Callable[[], None]] = {"database": check_database, "cache": check_cache}
+# The worker check waits at most this long for a ping reply (inside the one-second budget).
+WORKER_PING_TIMEOUT_SECONDS = 0.8
+
+
+def check_broker() -> None:
+    """Connect to the broker and ask it for the default queue's length (redis, amqp, filesystem)."""
+    broker_queue_length(timeout=CHECK_TIMEOUT_SECONDS)
+
+
+def check_worker() -> None:
+    """At least one worker answers a broadcast ping (the first reply ends the wait)."""
+    if not workers_answering_ping(timeout=WORKER_PING_TIMEOUT_SECONDS, limit=1):
+        raise RuntimeError(f"no worker answered a ping within {WORKER_PING_TIMEOUT_SECONDS:g}s")
+
+
+# The checks `/api/health/` runs, in order.
+CHECKS: dict[str, Callable[[], None]] = {
+    "database": check_database,
+    "cache": check_cache,
+    "broker": check_broker,
+    "worker": check_worker,
+}
 
 
 def _timed(check: Callable[[], None]) -> dict:

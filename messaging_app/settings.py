@@ -309,6 +309,14 @@ OUTBOX_RETENTION_HOURS = env_int("OUTBOX_RETENTION_HOURS", 24)
 OUTBOX_BATCH_SIZE = env_int("OUTBOX_BATCH_SIZE", 500)
 # Rows deleted per transaction by the account purge.
 PURGE_BATCH_SIZE = env_int("PURGE_BATCH_SIZE", 1_000)
+# Pause between purge batches. SQLite has one write lock, and a writer waiting for it backs
+# off up to 100 ms: without a pause a long purge starves everybody else's writes.
+PURGE_BATCH_PAUSE_SECONDS = float(
+    os.environ.get(
+        "PURGE_BATCH_PAUSE_SECONDS",
+        "0.15" if DATABASES["default"]["ENGINE"].endswith("sqlite3") else "0",
+    )
+)
 
 # --- Security (production) ------------------------------------------------------------------
 # Behind a TLS-terminating proxy set DJANGO_SECURE_PROXY_SSL_HEADER=1 so request.is_secure()

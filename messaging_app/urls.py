@@ -37,6 +37,7 @@ urlpatterns = [
     ),
     path("api/messaging/", include(messaging_router.urls)),
     path("api/conversations/", include(conversations_router.urls)),
+    path("api/tasks/", include("tasks.urls")),
     path("api/health/", HealthView.as_view(), name="health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

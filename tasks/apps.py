@@ -6,3 +6,8 @@ from django.apps import AppConfig
 class TasksConfig(AppConfig):
     name = "tasks"
     verbose_name = "Background tasks"
+
+    def ready(self) -> None:
+        from tasks import signals
+
+        signals.connect()
