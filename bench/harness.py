@@ -340,6 +340,17 @@ def purge_queue() -> int:
         return conn.default_channel.queue_purge("celery") or 0
 
 
+def queue_length() -> int:
+    """Tasks waiting on the bench broker's default queue."""
+    from celery_app import app
+
+    with app.connection_for_write() as conn:
+        try:
+            return conn.default_channel.queue_declare("celery", passive=True).message_count
+        except conn.channel_errors:  # Redis drops an empty queue's list: "no queue"
+            return 0
+
+
 def flush_redis(url: str) -> None:
     import redis
 

@@ -34,6 +34,7 @@ from bench.harness import (
     ms,
     percentile,
     purge_queue,
+    queue_length,
     section_header,
     set_consuming,
     stopwatch,
@@ -156,7 +157,9 @@ def _bulk_insert_rate(first_id: int, n: int) -> float:
     return len(rows) / took[0]
 
 
-def _steady_latency(pairs, rate: int, seconds: float, timeout: float) -> tuple[list[float], float]:
+def _steady_latency(
+    pairs, rate: int, seconds: float, timeout: float
+) -> tuple[list[float], float, int]:
     count = max(1, int(rate * seconds))
     period = 1.0 / rate
     committed: dict[int, float] = {}
@@ -176,6 +179,7 @@ def _steady_latency(pairs, rate: int, seconds: float, timeout: float) -> tuple[l
             message = services.message_send(sender=sender, receiver=receiver, content=f"s{i}")
         committed[message.pk] = stamp[0]
     achieved = count / (time.perf_counter() - began)
+    queued_at_end = queue_length()
     first_id = min(committed)
     wait_for(
         lambda: _notifications_since(first_id) >= count,
@@ -190,7 +194,7 @@ def _steady_latency(pairs, rate: int, seconds: float, timeout: float) -> tuple[l
         )
     }
     latencies = [ms(_ts(processed[mid]) - t) for mid, t in committed.items()]
-    return latencies, achieved
+    return latencies, achieved, queued_at_end
 
 
 def run(results: Results, sizes: Sizes) -> None:
@@ -234,7 +238,9 @@ def run(results: Results, sizes: Sizes) -> None:
         note="the rest were purged: each would find its event done",
     )
 
-    latencies, achieved = _steady_latency(pairs, sizes.steady_rate, sizes.steady_seconds, timeout)
+    latencies, achieved, queued = _steady_latency(
+        pairs, sizes.steady_rate, sizes.steady_seconds, timeout
+    )
     rate = sizes.steady_rate
     results.add(
         SECTION,
@@ -242,6 +248,12 @@ def run(results: Results, sizes: Sizes) -> None:
         achieved,
         "msgs/s",
         note=f"{len(latencies)} messages",
+    )
+    results.add(
+        SECTION,
+        f"steady {rate} msgs/s: tasks still queued when the last was sent",
+        queued,
+        note="grows when messages/s exceeds the task rate",
     )
     for p in (50, 95, 99):
         results.add(

@@ -71,7 +71,8 @@ class Writer:
                 self.process.join(timeout=5)
 
     def latencies(self, start: float, end: float) -> list[float]:
-        return [ms(latency) for t, latency in self.samples if start <= t < end]
+        """Latencies (ms) of the posts that were in flight at some time in [start, end)."""
+        return [ms(latency) for t, latency in self.samples if t < end and t + latency > start]
 
 
 def _delete(user) -> tuple[float, str, int]:
