@@ -51,14 +51,14 @@ class MessageQuerySet(models.QuerySet):
         return self.visible().filter(
             Q(sender_id=user.pk)
             | Q(receiver_id=user.pk)
-            | Q(conversation_id__in=_conversation_ids(user))
+            | Q(conversation__in_subquery=_conversation_ids(user))
         )
 
     def received_by(self, user: User) -> MessageQuerySet:
         """Messages addressed to `user`: direct ones, and others' posts in their conversations."""
         return self.visible().filter(
             Q(receiver_id=user.pk)
-            | (Q(conversation_id__in=_conversation_ids(user)) & ~Q(sender_id=user.pk))
+            | (Q(conversation__in_subquery=_conversation_ids(user)) & ~Q(sender_id=user.pk))
         )
 
     def with_read_state(self, user: User) -> MessageQuerySet:

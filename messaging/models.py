@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from messaging.lookups import InSubquery
 from messaging.managers import MessageQuerySet, UnreadMessagesManager
 
 
@@ -82,6 +83,9 @@ class Message(models.Model):
     @property
     def is_direct(self) -> bool:
         return self.receiver_id is not None
+
+
+Message._meta.get_field("conversation").register_lookup(InSubquery)
 
 
 class MessageRead(models.Model):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -49,6 +51,22 @@ def user_delete(*, user: User) -> OutboxEvent:
 # --- Messages -------------------------------------------------------------------------------
 
 
+def _lock_live_users(*user_ids: int) -> None:
+    """Lock these accounts against deletion until commit, or refuse if one is already gone.
+
+    A message committed after its sender's or receiver's purge had finished would stay behind
+    for good; with the lock, the purge (which starts after the user row is deleted) sees it.
+    """
+    wanted = set(user_ids)
+    alive = set(
+        User.objects.select_for_update(no_key=True)
+        .filter(pk__in=wanted)
+        .values_list("pk", flat=True)
+    )
+    if alive != wanted:
+        raise ValidationError({"receiver": ["This account no longer exists."]})
+
+
 def _participant_ids(conversation_id: int) -> list[int]:
     return list(
         Conversation.participants.through.objects.filter(
@@ -74,6 +92,7 @@ def message_send(
 ) -> Message:
     """Send a direct message. The notification is created by the worker (messaging/signals.py)."""
     with transaction.atomic():
+        _lock_live_users(sender.pk, receiver.pk)
         message = Message.objects.create(
             sender=sender, receiver=receiver, content=content, parent_message=parent_message
         )
@@ -91,6 +110,7 @@ def conversation_message_post(
 ) -> Message:
     """Post into a conversation; every other participant is notified by the worker."""
     with transaction.atomic():
+        _lock_live_users(sender.pk)
         message = Message.objects.create(
             sender=sender,
             conversation=conversation,
@@ -243,6 +263,8 @@ def user_data_purge(
             done += len(ids)
             if progress:
                 progress(done, total)
+            if settings.PURGE_BATCH_PAUSE_SECONDS:
+                time.sleep(settings.PURGE_BATCH_PAUSE_SECONDS)
 
     Conversation.participants.through.objects.filter(user_id=user_id).delete()
     with transaction.atomic():

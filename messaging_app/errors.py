@@ -1,15 +1,30 @@
 """JSON errors everywhere under /api/, including Django's own 400/404/500 pages."""
 
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import ObjectDoesNotExist, SuspiciousOperation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
 from django.http import JsonResponse
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus a 400 for Django's SuspiciousOperation (e.g. a body over the limit)."""
+    """DRF's handler, plus JSON answers for what Django and the database raise.
+
+    SuspiciousOperation (a body over the limit) is a 400; a service's ValidationError a 400
+    with its messages; an object that vanished between the view's check and the write (a
+    concurrent delete or purge) a 404; a write that lost such a race at commit a 409.
+    """
     if isinstance(exc, SuspiciousOperation):
         exc = exceptions.ParseError(str(exc) or "Bad request.")
+    elif isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        exc = exceptions.ValidationError(detail)
+    elif isinstance(exc, ObjectDoesNotExist):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, IntegrityError):
+        exc = exceptions.APIException("The data changed while this request ran; try again.")
+        exc.status_code = 409
     return drf_exception_handler(exc, context)
 
 

@@ -1,9 +1,10 @@
 """Options every task of ours shares: late acks, retries with backoff, time limits."""
 
-from django.db import InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError
 
-# Transient failures worth retrying: the database went away or was locked for a moment.
-TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+# Failures worth retrying: the database went away or was locked for a moment, or a row the
+# batch points at was purged meanwhile (the retry's fresh read leaves that row out).
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, IntegrityError)
 
 TASK_OPTIONS = {
     "acks_late": True,

@@ -4,7 +4,7 @@ from celery_app import app
 from messaging.services import user_data_purge as purge
 from tasks.base import TASK_OPTIONS
 from tasks.models import OutboxEvent
-from tasks.outbox import outbox_mark_processed
+from tasks.outbox import outbox_heartbeat, outbox_mark_processed
 
 PURGE_OPTIONS = {**TASK_OPTIONS, "soft_time_limit": 30 * 60, "time_limit": 31 * 60}
 
@@ -17,6 +17,7 @@ def user_data_purge(self, event_id: str) -> dict[str, int]:
         return {"done": 0, "total": 0}
 
     def progress(done: int, total: int) -> None:
+        outbox_heartbeat(event_id)
         if self.request.id and not self.request.is_eager:
             self.update_state(state="PROGRESS", meta={"done": done, "total": total})
 

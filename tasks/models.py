@@ -34,6 +34,11 @@ class OutboxEvent(models.Model):
                 name="outbox_pending",
             ),
             models.Index(
+                fields=["created_at"],
+                condition=Q(processed_at__isnull=True),
+                name="outbox_pending_age",
+            ),
+            models.Index(
                 fields=["processed_at"],
                 condition=Q(processed_at__isnull=False),
                 name="outbox_processed",

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, IntegerField, Q, Value, When
+from django.db.models import F, Q
 from django.utils import timezone
 
 from tasks.models import OutboxEvent
@@ -70,13 +70,14 @@ def outbox_drain(
     is what lets one worker keep up with a burst: many events, one insert, one commit.
     """
     batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
-    priority = Case(When(pk=first_id, then=Value(0)), default=Value(1), output_field=IntegerField())
     with transaction.atomic():
-        events = list(
-            OutboxEvent.objects.select_for_update(skip_locked=True)
-            .filter(kind=kind, processed_at__isnull=True)
-            .order_by(priority, "created_at")[:batch_size]
+        pending = OutboxEvent.objects.select_for_update(skip_locked=True).filter(
+            kind=kind, processed_at__isnull=True
         )
+        events = list(pending.filter(pk=first_id)) if first_id else []
+        if len(events) < batch_size:
+            others = pending.exclude(pk__in=[e.pk for e in events]).order_by("created_at")
+            events += list(others[: batch_size - len(events)])
         if not events:
             return 0
         handler(events)
@@ -92,17 +93,29 @@ def outbox_mark_processed(event_ids: Iterable[str]) -> None:
     )
 
 
+def outbox_heartbeat(event_id: str) -> None:
+    """A long task (the purge) says it is still working, so the relay does not resend it."""
+    OutboxEvent.objects.filter(pk=event_id).update(last_sent_at=timezone.now())
+
+
+def _due(event: OutboxEvent, *, now, grace: int) -> bool:
+    # Wait grace, 2 x grace, 4 x grace, ... between resends: a slow worker is not flooded.
+    last = event.last_sent_at or event.created_at
+    return now - last >= timedelta(seconds=grace * 2 ** min(event.attempts, 6))
+
+
 def outbox_relay(*, grace_seconds: int | None = None, limit: int = 1_000) -> int:
     """Publish again the events still pending after the grace period; return how many were sent."""
     grace = settings.OUTBOX_RELAY_GRACE_SECONDS if grace_seconds is None else grace_seconds
-    cutoff = timezone.now() - timedelta(seconds=grace)
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=grace)
     stale = (
         OutboxEvent.objects.filter(processed_at__isnull=True, created_at__lte=cutoff)
         .filter(Q(last_sent_at__isnull=True) | Q(last_sent_at__lte=cutoff))
         .order_by("created_at")[:limit]
     )
     sent = 0
-    for event in stale:
+    for event in (e for e in stale if _due(e, now=now, grace=grace)):
         if not outbox_publish(event):
             break  # the broker is still down; try again on the next run
         OutboxEvent.objects.filter(pk=event.pk).update(

@@ -160,3 +160,28 @@ def test_event_and_its_effect_commit_together(alice, bob):
     assert OutboxEvent.objects.filter(processed_at__isnull=True).count() == 1
     outbox.outbox_drain(kind=OutboxEvent.Kind.MESSAGE_CREATED, first_id=None, handler=_handle)
     assert Notification.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_relay_backs_off_exponentially_per_event():
+    now = timezone.now()
+    old = now - timedelta(hours=1)
+    once = _events(1, created_at=old, attempts=1, last_sent_at=now - timedelta(seconds=90))
+    due = _events(1, created_at=old, attempts=1, last_sent_at=now - timedelta(seconds=130))
+    with mock.patch("celery_app.app.send_task") as send_task:
+        assert outbox.outbox_relay(grace_seconds=60) == 1  # the second wait is 2 x 60 s
+    assert [c.kwargs["task_id"] for c in send_task.call_args_list] == [str(due[0].pk)]
+    once[0].refresh_from_db()
+    assert once[0].attempts == 1
+
+
+@pytest.mark.django_db
+def test_a_running_purge_heartbeats_so_the_relay_leaves_it_alone(make_user):
+    user = make_user()
+    user.delete()
+    event = OutboxEvent.objects.get(kind=OutboxEvent.Kind.USER_DELETED)
+    OutboxEvent.objects.filter(pk=event.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    outbox.outbox_heartbeat(str(event.pk))  # what the purge task does after every batch
+    with mock.patch("celery_app.app.send_task") as send_task:
+        assert outbox.outbox_relay(grace_seconds=60) == 0
+    assert send_task.call_count == 0
