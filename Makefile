@@ -25,7 +25,9 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 test-postgres: $(STAMP)
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} $(PY) -m pytest
+	bin/ensure-services
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} \
+	TEST_DATABASE_NAME=$${TEST_DATABASE_NAME:-test_messaging} $(PY) -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

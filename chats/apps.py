@@ -6,3 +6,8 @@ from django.apps import AppConfig
 class ChatsConfig(AppConfig):
     name = "chats"
     verbose_name = "Conversations"
+
+    def ready(self) -> None:
+        from chats import signals
+
+        signals.connect()

@@ -212,3 +212,20 @@ def test_the_purge_in_the_worker_invalidates_shared_lists(chat, alice, bob, caro
     assert cache.get("msglist:epoch") != after_delete
     assert c.get(MESSAGES)["X-Cache"] == "MISS"
     assert not Message.objects.filter(pk=to_bob.pk).exists()
+
+
+def test_membership_changes_from_the_admin_show_at_once(alice, bob, carol):
+    conversation = Conversation.objects.create(created_by=alice)
+    conversation.participants.add(alice, bob)
+    services.conversation_message_post(sender=bob, conversation=conversation, content="hi")
+    url = reverse("conversation-messages", args=[conversation.pk])
+    a = client_for(alice)
+    assert a.get(url).status_code == 200
+    assert len(ids(a.get(MESSAGES))) == 1
+    conversation.participants.remove(alice)  # as the admin would
+    assert a.get(url).status_code == 404
+    assert ids(a.get(MESSAGES)) == []
+    carol_client = client_for(carol)
+    carol_client.get(MESSAGES)
+    conversation.participants.add(carol)
+    assert len(ids(carol_client.get(MESSAGES))) == 1
