@@ -89,7 +89,7 @@ def test_account_purge_reports_progress_in_the_task_api(
     worker = WorkerProcess(
         concurrency=1,
         extra_args=["-Q", queue],
-        env={"PURGE_BATCH_SIZE": "50"},
+        env={"PURGE_BATCH_SIZE": "50", "PURGE_BATCH_PAUSE_SECONDS": "0"},
         log_path=tmp_path / "purge-worker.log",
     ).wait_ready()
     try:
