@@ -207,18 +207,18 @@ class use_broker:
         from celery_app import app
 
         self._app = app
-        self._original = app.conf.broker_url
+        self._original = (app.conf.broker_read_url, app.conf.broker_write_url)
         self._original_options = app.conf.broker_transport_options
         if self.transport_options is not None:
             app.conf.broker_transport_options = self.transport_options
-        self._reset(url=self.url)
+        self._reset(urls=(self.url, self.url))
         return self
 
     def __exit__(self, *exc):
         self._app.conf.broker_transport_options = self._original_options
-        self._reset(url=self._original)
+        self._reset(urls=self._original)
 
-    def _reset(self, *, url: str) -> None:
+    def _reset(self, *, urls: tuple[str | None, str | None]) -> None:
         from kombu import pools
 
         app = self._app
@@ -227,4 +227,5 @@ class use_broker:
         app._pool = None
         app.amqp._producer_pool = None
         pools.reset()  # Kombu's global producer pools would hand back closed connections
-        app.conf.broker_url = url
+        # Not conf.broker_url: Celery reads the CELERY_BROKER_URL environment variable first.
+        app.conf.broker_read_url, app.conf.broker_write_url = urls

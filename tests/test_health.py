@@ -4,38 +4,16 @@ from __future__ import annotations
 
 import socket
 import time
-from contextlib import contextmanager
 
 import pytest
 from django.urls import reverse
 
-from celery_app import app
 from tests.conftest import client_for
-from tests.support import free_port
+from tests.support import free_port, use_broker
 
 pytestmark = pytest.mark.django_db
 
 ALL_CHECKS = {"database", "cache", "broker", "worker"}
-
-
-@contextmanager
-def broker_at(url: str):
-    """Point this process's Celery app at another broker, and back afterwards.
-
-    Sets `broker_read_url`/`broker_write_url` because `conf.broker_url` is read from the
-    CELERY_BROKER_URL environment variable first (celery.app.utils.Settings.broker_url). The
-    app's cached pools are set aside, not closed: kombu keeps them in a global registry
-    keyed by URL, and a closed one would be handed out again afterwards.
-    """
-    saved = (app._pool, app.amqp._producer_pool)
-    app._pool = app.amqp._producer_pool = None
-    app.conf.broker_read_url = app.conf.broker_write_url = url
-    try:
-        assert app.connection_for_write().port == int(url.rsplit(":", 1)[1].split("/")[0])
-        yield
-    finally:
-        app.conf.broker_read_url = app.conf.broker_write_url = None
-        app._pool, app.amqp._producer_pool = saved
 
 
 @pytest.fixture
@@ -66,7 +44,7 @@ def test_healthy_with_a_worker_up(celery_worker_process, anon):
 
 
 def test_closed_broker_port_is_503_naming_the_broker_quickly(anon):
-    with broker_at(f"redis://127.0.0.1:{free_port()}/0"):
+    with use_broker(f"redis://127.0.0.1:{free_port()}/0"):
         started = time.monotonic()
         response = anon.get(reverse("health"))
         elapsed = time.monotonic() - started
@@ -82,7 +60,7 @@ def test_closed_broker_port_is_503_naming_the_broker_quickly(anon):
 
 def test_a_broker_that_never_answers_is_cut_off_at_one_second(anon, silent_port):
     """A port that accepts connections but never replies: the checks time out, not the request."""
-    with broker_at(f"redis://127.0.0.1:{silent_port}/0"):
+    with use_broker(f"redis://127.0.0.1:{silent_port}/0"):
         started = time.monotonic()
         response = anon.get(reverse("health"))
         elapsed = time.monotonic() - started
@@ -98,7 +76,7 @@ def test_a_broker_that_never_answers_is_cut_off_at_one_second(anon, silent_port)
 def test_task_stats_answer_within_a_second_without_broker_or_worker(make_user, silent_port, dead):
     port = free_port() if dead == "closed" else silent_port
     staff = client_for(make_user(is_staff=True))
-    with broker_at(f"redis://127.0.0.1:{port}/0"):
+    with use_broker(f"redis://127.0.0.1:{port}/0"):
         started = time.monotonic()
         response = staff.get(reverse("task-stats"))
         elapsed = time.monotonic() - started
