@@ -59,6 +59,14 @@ def worker_env(broker_url: str | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, so no worker outlives its run."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class WorkerProcess:
     """A real `celery worker` process against a real broker and the test database."""
 
@@ -99,6 +107,7 @@ class WorkerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
     def wait_ready(self, timeout: float = 60.0) -> WorkerProcess:
