@@ -1,10 +1,11 @@
 """Per-user cache of message list responses, invalidated by versions instead of deletes.
 
-A cached list lives under a key made of the view, the user, the query string and the current
-version tokens of everything the list depends on: the user's own version, the conversation's
-version (for a conversation's list) and a global epoch. A write that concerns a user replaces
-their version token (`bump_users`), so their next request misses and recomputes: read-your-writes
-without touching anybody else's entries. Entries of old versions simply expire.
+A cached list lives under a key made of the view, the user and the query string, stored together
+with the version tokens of everything the list depends on: the user's own version, the
+conversation's version (for a conversation's list) and a global epoch. A write that concerns a
+user replaces their version token (`bump_users`), so their next request finds the stored tokens
+stale, misses and recomputes: read-your-writes without touching anybody else's entries. A hit
+reads the tokens and the entry in one `get_many`.
 
 With LocMemCache each process has its own cache; use CACHE_URL=redis://... when several processes
 serve the API or when the worker's invalidations must reach the web processes.
@@ -61,21 +62,28 @@ def bump_all() -> None:
     transaction.on_commit(lambda: _bump([EPOCH_KEY]))
 
 
-def _versions(keys: list[str]) -> list[str]:
-    found = cache.get_many(keys)
-    missing = [k for k in keys if k not in found]
+def _lookup(version_keys: list[str], entry_key: str) -> tuple[list[str], bytes | None]:
+    """The current version tokens and the stored body if it was made under them.
+
+    One `get_many` for both, so a hit is a single round trip to a shared cache.
+    """
+    found = cache.get_many([*version_keys, entry_key])
+    missing = [k for k in version_keys if k not in found]
     for key in missing:
-        # A fresh random token, never "0": an evicted version must not revive old entries.
+        # A fresh random token, never a default: an evicted version must not revive old entries.
         cache.add(key, _new_token(), timeout=None)
     if missing:
         found.update(cache.get_many(missing))
-    return [str(found.get(k, "")) for k in keys]
+    tokens = [str(found.get(k, "")) for k in version_keys]
+    entry = found.get(entry_key)
+    if entry is not None and not missing and entry[0] == tokens:
+        return tokens, entry[1]
+    return tokens, None
 
 
-def _list_key(view_name: str, user_id: int, version_keys: list[str], query: str) -> str:
-    tokens = ":".join(_versions(version_keys))
+def _entry_key(view_name: str, user_id: int, scope: str, query: str) -> str:
     query_hash = hashlib.sha256(query.encode()).hexdigest()[:32]
-    return f"{PREFIX}:resp:{view_name}:{user_id}:{tokens}:{query_hash}"
+    return f"{PREFIX}:resp:{view_name}:{user_id}:{scope}:{query_hash}"
 
 
 def _private(response: HttpResponse) -> HttpResponse:
@@ -98,10 +106,12 @@ def cached_list(view_name: str, *, conversation_kwarg: str | None = None):
             if not user or not user.is_authenticated or request.accepted_renderer.format != "json":
                 return method(self, request, *args, **kwargs)
             version_keys = [EPOCH_KEY, user_version_key(user.pk)]
+            scope = ""
             if conversation_kwarg:
-                version_keys.append(conversation_version_key(kwargs[conversation_kwarg]))
-            key = _list_key(view_name, user.pk, version_keys, request.META.get("QUERY_STRING", ""))
-            body = cache.get(key)
+                scope = str(kwargs[conversation_kwarg])
+                version_keys.append(conversation_version_key(scope))
+            key = _entry_key(view_name, user.pk, scope, request.META.get("QUERY_STRING", ""))
+            tokens, body = _lookup(version_keys, key)
             if body is not None:
                 response = HttpResponse(body, content_type="application/json")
                 response["X-Cache"] = "HIT"
@@ -110,7 +120,9 @@ def cached_list(view_name: str, *, conversation_kwarg: str | None = None):
             if response.status_code != 200:
                 return response
             body = JSONRenderer().render(response.data)
-            cache.set(key, body, timeout=settings.MESSAGE_LIST_CACHE_TIMEOUT)
+            # Stored with the tokens read before the query: a write that commits meanwhile
+            # changes a token, so this entry is never served for the newer state.
+            cache.set(key, (tokens, body), timeout=settings.MESSAGE_LIST_CACHE_TIMEOUT)
             fresh = HttpResponse(body, content_type="application/json")
             fresh["X-Cache"] = "MISS"
             return _private(fresh)
