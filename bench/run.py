@@ -116,7 +116,7 @@ def _versions(db: BenchDatabase, broker_url: str) -> dict[str, str]:
         "redis": redis_version,
         "django": django.get_version(),
         "celery": celery.__version__,
-        "db_conn_max_age": os.environ.get("DB_CONN_MAX_AGE", "0"),
+        "db_conn_max_age": str(connection.settings_dict.get("CONN_MAX_AGE")),
     }
 
 
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("nproc", "cpu", "memory", "python", "django", "celery", "redis", "commit"):
             print(f"  {key}: {results.meta[key]}")
         print(f"  broker: {results.meta['broker']}; shared cache: {results.meta['shared_cache']}")
-        print(f"  DB_CONN_MAX_AGE={results.meta['db_conn_max_age']} (the project default is 0)")
+        print(f"  DB_CONN_MAX_AGE={results.meta['db_conn_max_age']} (the project default is 60)")
         print(f"  load average at start: {results.meta['load_at_start']}")
         purge_queue()
         flush_redis(cache_url)

@@ -107,10 +107,14 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 # DATABASE_URL selects the database (postgres://user@host:5432/name); SQLite under var/ otherwise.
+# Persistent connections (seconds; 0 = one per request): opening a PostgreSQL connection costs
+# more than most of our queries. Health checks drop a connection that died meanwhile.
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+        # The suite opens and drops test databases: persistent connections would hold them open.
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 0 if TESTING else 60),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
