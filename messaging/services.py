@@ -227,6 +227,24 @@ def message_history_archive(*, edits: Iterable[dict[str, Any]]) -> int:
     return len(rows)
 
 
+def _delete_rows(model, ids: list[int]) -> None:
+    model.objects.filter(pk__in=ids).delete()  # no signals, no relations: one DELETE
+
+
+def _delete_messages(model, ids: list[int]) -> None:
+    """Delete messages with what hangs on them in five set-based statements.
+
+    Django's collector would load every row and ask each relation in turn (about 17 statements
+    a batch); the relations are known here, so they are handled directly. Messages have no
+    delete signals to skip.
+    """
+    Message.objects.filter(parent_message_id__in=ids).update(parent_message=None)
+    for related in (Notification, MessageRead, MessageHistory):
+        related.objects.filter(message_id__in=ids).delete()
+    deleted = Message.objects.filter(pk__in=ids)
+    deleted._raw_delete(deleted.db)
+
+
 def user_data_purge(
     *, user_id: int, batch_size: int | None = None, progress: Progress | None = None
 ) -> dict[str, int]:
@@ -251,15 +269,17 @@ def user_data_purge(
 
     # The user's own rows first: deleting the messages first would cascade some of them away
     # uncounted, and `done` would never reach `total`.
-    for queryset in (own_notifications, own_reads, messages):
+    for queryset, delete in (
+        (own_notifications, _delete_rows),
+        (own_reads, _delete_rows),
+        (messages, _delete_messages),
+    ):
         while True:
             with transaction.atomic():
                 ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
                 if not ids:
                     break
-                # Django's collector deletes the messages' notifications, reads and histories
-                # and unlinks replies (SET_NULL) in a handful of set-based queries per batch.
-                queryset.model.objects.filter(pk__in=ids).delete()
+                delete(queryset.model, ids)
             done += len(ids)
             if progress:
                 progress(done, total)

@@ -240,6 +240,11 @@ CELERY_BROKER_URL = os.environ.get(
     # The suite uses its own Redis database so that it never eats a running system's tasks.
     "redis://127.0.0.1:6379/14" if TESTING else "redis://127.0.0.1:6379/0",
 )
+# Test sessions get a queue of their own: suites running side by side on one Redis never take
+# each other's tasks (tests/support.py hands the name to the worker processes it starts).
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE") or (
+    f"test-{os.getpid()}" if TESTING else "celery"
+)
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_RESULT_EXPIRES = timedelta(days=env_int("CELERY_RESULT_EXPIRES_DAYS", 7))

@@ -78,3 +78,4 @@ def celery_worker_process(django_db_setup, django_db_blocker):
     worker = WorkerProcess().wait_ready()
     yield worker
     worker.stop()
+    purge_broker(settings.CELERY_BROKER_URL)  # leave no task of this session behind

@@ -51,6 +51,7 @@ def worker_env(broker_url: str | None = None, **extra: str) -> dict[str, str]:
         DJANGO_DEBUG="0",
         DJANGO_TESTING="1",
         VAR_DIR=str(settings.VAR_DIR),
+        CELERY_TASK_DEFAULT_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
         PYTHONUNBUFFERED="1",
     )
     if settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
