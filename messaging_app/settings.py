@@ -316,6 +316,8 @@ OUTBOX_RELAY_GRACE_SECONDS = env_int("OUTBOX_RELAY_GRACE_SECONDS", 60)
 OUTBOX_RETENTION_HOURS = env_int("OUTBOX_RETENTION_HOURS", 24)
 # How many events one worker task drains at once (batched inserts; see tasks/notifications.py).
 OUTBOX_BATCH_SIZE = env_int("OUTBOX_BATCH_SIZE", 500)
+# Publish after commit from a background thread, so that no request waits for the broker.
+OUTBOX_PUBLISH_IN_BACKGROUND = env_bool("OUTBOX_PUBLISH_IN_BACKGROUND", True)
 # Rows deleted per transaction by the account purge.
 PURGE_BATCH_SIZE = env_int("PURGE_BATCH_SIZE", 1_000)
 # Pause between purge batches. SQLite has one write lock, and a writer waiting for it backs

@@ -9,6 +9,7 @@ from chats.models import Conversation
 from messaging import services
 from messaging.models import Message
 from tasks.models import OutboxEvent
+from tasks.outbox import outbox_flush
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +35,7 @@ def test_new_message_schedules_notification_task_on_commit(
     assert published.call_count == 0  # nothing leaves before the commit
     for callback in callbacks:
         callback()
+    outbox_flush()  # the publish runs on the background publisher thread
     assert sent_task_names(published) == ["notification_create_for_messages"]
     assert published.call_args.kwargs["task_id"] == str(event.pk)
     assert published.call_args.kwargs["kwargs"] == {"event_id": str(event.pk)}
@@ -62,6 +64,7 @@ def test_edit_captures_old_content_editor_and_revision(
     with django_capture_on_commit_callbacks(execute=True):
         services.message_edit(message=message, editor=alice, content="v2")
         services.message_edit(message=message, editor=alice, content="v3")
+    outbox_flush()
     edits = OutboxEvent.objects.filter(kind=OutboxEvent.Kind.MESSAGE_EDITED).order_by("created_at")
     payloads = [e.payload for e in edits]
     assert [(p["revision"], p["old_content"], p["edited_by_id"]) for p in payloads] == [
@@ -105,6 +108,7 @@ def test_deleting_a_user_anywhere_schedules_the_purge(
     user_id = user.pk
     with django_capture_on_commit_callbacks(execute=True):
         user.delete()  # as the admin or the shell would
+    outbox_flush()
     event = OutboxEvent.objects.get(kind=OutboxEvent.Kind.USER_DELETED)
     assert event.payload == {"user_id": user_id}
     assert event.key == f"user:{user_id}"
@@ -149,8 +153,41 @@ def test_unreachable_broker_neither_fails_nor_hangs_the_request(
                 reverse("message-list"), {"receiver": bob.pk, "content": "x"}, format="json"
             )
         elapsed = time.monotonic() - started
+        outbox_flush()
     assert response.status_code == 201
     assert len(callbacks) >= 1
     assert "could not publish" in caplog.text
     assert elapsed < 3.0
     assert OutboxEvent.objects.filter(processed_at__isnull=True).count() == 1
+
+
+def test_the_request_does_not_wait_for_the_publish(
+    alice, bob, api_client_for, django_capture_on_commit_callbacks
+):
+    """The publish runs on the publisher thread: a slow broker does not slow the request."""
+    import threading
+    import time
+
+    from django.urls import reverse
+
+    release = threading.Event()
+    seen_threads = []
+
+    def slow_send_task(*args, **kwargs):
+        seen_threads.append(threading.current_thread().name)
+        release.wait(timeout=10)
+
+    with (
+        mock.patch("celery_app.app.send_task", side_effect=slow_send_task),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        started = time.monotonic()
+        response = api_client_for(alice).post(
+            reverse("message-list"), {"receiver": bob.pk, "content": "x"}, format="json"
+        )
+        elapsed = time.monotonic() - started
+        release.set()
+        outbox_flush()
+    assert response.status_code == 201
+    assert elapsed < 1.0
+    assert seen_threads and seen_threads[0].startswith("outbox-publish")
