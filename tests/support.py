@@ -231,6 +231,9 @@ class use_broker:
     def _reset(self, *, urls: tuple[str | None, str | None]) -> None:
         from kombu import pools
 
+        from tasks.outbox import outbox_flush
+
+        outbox_flush()  # publishes already handed to the publisher thread go where they were meant
         app = self._app
         if app._pool is not None:
             app._pool.force_close_all()
