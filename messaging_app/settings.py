@@ -312,7 +312,11 @@ CELERY_BEAT_SCHEDULE = {
 
 # Transactional outbox: events not done after this many seconds are sent again by the relay;
 # done events are pruned after OUTBOX_RETENTION_HOURS.
-OUTBOX_RELAY_GRACE_SECONDS = env_int("OUTBOX_RELAY_GRACE_SECONDS", 60)
+# On the filesystem broker sooner: Kombu writes a message file in place, and a worker that reads
+# it mid-write loses it; the relay is what resends it.
+OUTBOX_RELAY_GRACE_SECONDS = env_int(
+    "OUTBOX_RELAY_GRACE_SECONDS", 15 if CELERY_BROKER_URL.startswith("filesystem://") else 60
+)
 OUTBOX_RETENTION_HOURS = env_int("OUTBOX_RETENTION_HOURS", 24)
 # How many events one worker task drains at once (batched inserts; see tasks/notifications.py).
 OUTBOX_BATCH_SIZE = env_int("OUTBOX_BATCH_SIZE", 500)

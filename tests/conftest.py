@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 
 import pytest
@@ -11,7 +12,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from messaging.models import User
-from tests.support import WorkerProcess, purge_broker
+from tests.support import WorkerProcess, purge_broker, wait_until
 
 _counter = itertools.count(1)
 
@@ -67,12 +68,34 @@ def anon():
     return APIClient()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(autouse=True)
+def _worker_quiet_before_flush(request):
+    """After a test with a worker, wait until it has processed every event before the flush.
+
+    Set up after the database fixture, so this runs before the flush that ends the test.
+    """
+    if "celery_worker_process" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    yield
+    from tasks.models import OutboxEvent
+    from tasks.outbox import outbox_flush
+
+    outbox_flush()
+    # A test that leaves events pending on purpose gets 15 s; the flush then waits its turn.
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: not OutboxEvent.objects.filter(processed_at__isnull=True).exists())
+
+
+@pytest.fixture(scope="module")
 def celery_worker_process(django_db_setup, django_db_blocker):
-    """One real worker process (prefork, concurrency 2) on the real Redis broker, per session.
+    """One real worker process (prefork, concurrency 2) on the real Redis broker, per module.
 
     Tests that use it need `@pytest.mark.django_db(transaction=True)`: the worker has its own
-    database connections and cannot see rows of an open test transaction.
+    database connections and cannot see rows of an open test transaction. Per module, not per
+    session: a worker still busy with another module's tasks could collide with the database
+    flush between transactional tests (PostgreSQL detects the deadlock and fails the flush).
     """
     purge_broker(settings.CELERY_BROKER_URL)
     worker = WorkerProcess().wait_ready()

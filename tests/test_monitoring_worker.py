@@ -19,6 +19,7 @@ from django_celery_results.models import TaskResult
 from celery_app import app
 from messaging.models import Message
 from tasks.models import OutboxEvent
+from tasks.outbox import outbox_flush
 from tests.conftest import client_for
 from tests.support import ROOT, WorkerProcess, free_port, wait_until, worker_env
 
@@ -73,6 +74,7 @@ def routed(task_name: str, queue: str):
     install({task_name: {"queue": queue}})
     try:
         yield
+        outbox_flush()  # publishes run on the publisher thread: let them see this route
     finally:
         install(previous)
 
