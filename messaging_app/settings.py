@@ -295,7 +295,10 @@ def filesystem_broker_options(folder: Path) -> dict:
     }
 
 
+# Kombu's filesystem transport with atomic message files (tasks/filesystem_transport.py).
+FILESYSTEM_BROKER_TRANSPORT = "tasks.filesystem_transport:Transport"
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT = FILESYSTEM_BROKER_TRANSPORT
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(VAR_DIR / "broker")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {

@@ -209,9 +209,12 @@ class RedisServer:
 class use_broker:
     """Point this process's Celery producer at another broker, and back afterwards."""
 
-    def __init__(self, url: str, transport_options: dict | None = None) -> None:
+    def __init__(
+        self, url: str, transport_options: dict | None = None, transport: str | None = None
+    ) -> None:
         self.url = url
         self.transport_options = transport_options
+        self.transport = transport
 
     def __enter__(self):
         from celery_app import app
@@ -219,13 +222,17 @@ class use_broker:
         self._app = app
         self._original = (app.conf.broker_read_url, app.conf.broker_write_url)
         self._original_options = app.conf.broker_transport_options
+        self._original_transport = app.conf.broker_transport
         if self.transport_options is not None:
             app.conf.broker_transport_options = self.transport_options
+        if self.transport is not None:
+            app.conf.broker_transport = self.transport
         self._reset(urls=(self.url, self.url))
         return self
 
     def __exit__(self, *exc):
         self._app.conf.broker_transport_options = self._original_options
+        self._app.conf.broker_transport = self._original_transport
         self._reset(urls=self._original)
 
     def _reset(self, *, urls: tuple[str | None, str | None]) -> None:
