@@ -11,8 +11,9 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from accounts.models import User
 from chats.models import Conversation
-from messaging.models import Message, User
+from messaging.models import Message
 
 _serial = itertools.count(1)
 

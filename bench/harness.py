@@ -8,7 +8,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -206,25 +205,6 @@ def stopwatch() -> Iterator[list[float]]:
         box.append(time.perf_counter() - started)
 
 
-def wait_for(
-    predicate: Callable[[], Any], *, timeout: float, interval: float = 0.05, what: str = ""
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what or predicate}")
-        time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # --- The run's time limit ---------------------------------------------------------------------
 
 
@@ -322,16 +302,6 @@ def redacted(url: str) -> str:
 # --- Django helpers (import after django.setup()) ---------------------------------------------
 
 
-def client_for(user):
-    """An API client carrying a JWT for `user`, as the real clients authenticate."""
-    from rest_framework.test import APIClient
-    from rest_framework_simplejwt.tokens import AccessToken
-
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
-    return client
-
-
 def purge_queue() -> int:
     """Drop every task waiting on the bench broker's default queue; return how many."""
     from celery_app import app
@@ -371,7 +341,7 @@ def worker():
     sections that need one; it also imports bench.tasks (the no-op task)."""
     global _worker
     if _worker is None:
-        from tests.support import WorkerProcess
+        from testkit import WorkerProcess
 
         OUT_DIR.mkdir(parents=True, exist_ok=True)
         _worker = WorkerProcess(

@@ -29,13 +29,12 @@ from bench.harness import (
     Results,
     Sizes,
     flush_redis,
-    free_port,
     purge_queue,
     section_header,
     stop_worker,
-    wait_for,
 )
 from messaging.models import Message
+from testkit import free_port, wait_until
 
 SECTION = "6 http"
 CONNECTIONS = 4  # two per gunicorn worker: one in service, one waiting
@@ -112,7 +111,7 @@ class Gunicorn:
             except OSError:
                 return False
 
-        wait_for(ready, timeout=timeout, interval=0.2, what="gunicorn")
+        wait_until(ready, timeout=timeout, interval=0.2, what="gunicorn")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -183,19 +182,8 @@ def _merge(slices: list[dict]) -> dict:
     }
 
 
-def run(results: Results, sizes: Sizes) -> None:
-    slices = sizes.http_slices
-    section_header(
-        f"6. HTTP: gunicorn 2 workers, wrk 1 thread {CONNECTIONS} connections, "
-        f"{sizes.http_seconds}s per endpoint in {slices} interleaved slices"
-    )
-    if shutil.which("wrk") is None:
-        raise RuntimeError("wrk is not installed (Debian: apt-get install -y wrk)")
-    stop_worker()
-    purge_queue()
-    cache_url = os.environ["BENCH_CACHE_URL"]
-    flush_redis(cache_url)
-
+def _fixture() -> dict:
+    """A reader with a page of messages, a poster, and their tokens."""
     from rest_framework_simplejwt.tokens import AccessToken
 
     user, poster, other = data.make_users(3, "http")
@@ -203,70 +191,69 @@ def run(results: Results, sizes: Sizes) -> None:
         [{"sender_id": user.pk, "receiver_id": other.pk}] * (PAGE // 2)
         + [{"sender_id": other.pk, "receiver_id": user.pk}] * (PAGE - PAGE // 2 + 10)
     )
-    token, poster_token = str(AccessToken.for_user(user)), str(AccessToken.for_user(poster))
+    return {
+        "poster": poster,
+        "other": other,
+        "token": str(AccessToken.for_user(user)),
+        "poster_token": str(AccessToken.for_user(poster)),
+        "list_path": f"/api/messaging/messages/?page_size={PAGE}",
+    }
 
-    env = dict(os.environ, CACHE_URL=cache_url, JWT_ACCESS_MINUTES="60")
-    server = Gunicorn(env, OUT_DIR / "gunicorn.log")
-    try:
-        server.wait_ready()
-        base = server.base
-        list_path = f"/api/messaging/messages/?page_size={PAGE}"
-        for _ in range(10):  # warm both workers
-            _request(base, list_path, token)
-            _request(base, "/api/auth/me/", token)
-        _, headers = _request(base, list_path, token)
-        if headers.get("X-Cache") != "HIT":
-            raise RuntimeError("the list is not served from the shared cache")
-        _, headers = _request(base, list_path + "&nocache=probe", token)
-        if headers.get("X-Cache") != "MISS":
-            raise RuntimeError("a new query string should miss")
 
-        # The poster is another user, so that the POSTs never invalidate the cached list.
-        runs = {
-            "trivial (ping)": (f"{base}/api/bench/ping/", None, ""),
-            "GET /api/auth/me/": (f"{base}/api/auth/me/", token, ""),
-            "cached list": (f"{base}{list_path}", token, ""),
-            "uncached list": (f"{base}{list_path}", token, LUA_UNCACHED % PAGE),
-            "message POST": (f"{base}/api/messaging/messages/", poster_token, LUA_POST % other.pk),
-        }
-        parts: dict[str, list[dict]] = {name: [] for name in runs}
-        seconds = max(1, round(sizes.http_seconds / slices))
-        for _ in range(slices):
-            for j, (name, (url, auth, script)) in enumerate(runs.items()):
-                parts[name].append(_wrk(url, seconds, auth, script, f"run{j}"))
-        created = Message.objects.filter(sender=poster).count()
-        posted = sum(x["requests"] for x in parts["message POST"])
-        # wrk does not count the requests still in flight when it stops
-        if not posted <= created <= posted + CONNECTIONS * slices:
-            raise RuntimeError(f"{created} messages created by {posted} POSTs")
-        _, headers = _request(base, list_path, token)
-        if headers.get("X-Cache") != "HIT":
-            raise RuntimeError("the cached list was invalidated during the runs")
-    finally:
-        server.stop()
-        purge_queue()
-        flush_redis(cache_url)
+def _expect_cache(base: str, path: str, token: str, expected: str, problem: str) -> None:
+    _, headers = _request(base, path, token)
+    if headers.get("X-Cache") != expected:
+        raise RuntimeError(problem)
 
-    measured = {name: _merge(x) for name, x in parts.items()}
+
+def _runs(base: str, f: dict) -> dict[str, tuple[str, str | None, str]]:
+    # The poster is another user, so that the POSTs never invalidate the cached list.
+    return {
+        "trivial (ping)": (f"{base}/api/bench/ping/", None, ""),
+        "GET /api/auth/me/": (f"{base}/api/auth/me/", f["token"], ""),
+        "cached list": (f"{base}{f['list_path']}", f["token"], ""),
+        "uncached list": (f"{base}{f['list_path']}", f["token"], LUA_UNCACHED % PAGE),
+        "message POST": (
+            f"{base}/api/messaging/messages/",
+            f["poster_token"],
+            LUA_POST % f["other"].pk,
+        ),
+    }
+
+
+def _measure(server: Gunicorn, f: dict, sizes: Sizes) -> dict[str, list[dict]]:
+    """Warm up, check the cache behaves, then run wrk on each endpoint in interleaved slices."""
+    base, list_path, token = server.base, f["list_path"], f["token"]
+    for _ in range(10):  # warm both workers
+        _request(base, list_path, token)
+        _request(base, "/api/auth/me/", token)
+    _expect_cache(base, list_path, token, "HIT", "the list is not served from the shared cache")
+    _expect_cache(base, list_path + "&nocache=probe", token, "MISS", "a new query should miss")
+    runs = _runs(base, f)
+    parts: dict[str, list[dict]] = {name: [] for name in runs}
+    seconds = max(1, round(sizes.http_seconds / sizes.http_slices))
+    for _ in range(sizes.http_slices):
+        for j, (name, (url, auth, script)) in enumerate(runs.items()):
+            parts[name].append(_wrk(url, seconds, auth, script, f"run{j}"))
+    created = Message.objects.filter(sender=f["poster"]).count()
+    posted = sum(x["requests"] for x in parts["message POST"])
+    # wrk does not count the requests still in flight when it stops
+    if not posted <= created <= posted + CONNECTIONS * sizes.http_slices:
+        raise RuntimeError(f"{created} messages created by {posted} POSTs")
+    _expect_cache(base, list_path, token, "HIT", "the cached list was invalidated during the runs")
+    return parts
+
+
+def _record(results: Results, measured: dict[str, dict]) -> None:
     ceiling_rps = measured["trivial (ping)"]["requests"] / measured["trivial (ping)"]["seconds"]
     rates: dict[str, float] = {}
     for name, result in measured.items():
         rates[name] = rps = result["requests"] / result["seconds"]
         pct = dict((p, v) for p, v in result["percentiles"])
-        results.add(
-            SECTION,
-            f"{name}: requests/s",
-            rps,
-            "req/s",
-            note=f"{result['requests']:,} requests in {result['seconds']:.0f}s",
-        )
-        results.add(
-            SECTION,
-            f"{name}: p99 latency",
-            pct[99],
-            "ms",
-            note=f"p50 {pct[50]:.1f} ms, max {result['max_ms']:.0f} ms",
-        )
+        note = f"{result['requests']:,} requests in {result['seconds']:.0f}s"
+        results.add(SECTION, f"{name}: requests/s", rps, "req/s", note=note)
+        note = f"p50 {pct[50]:.1f} ms, max {result['max_ms']:.0f} ms"
+        results.add(SECTION, f"{name}: p99 latency", pct[99], "ms", note=note)
         if name != "trivial (ping)":
             results.add(SECTION, f"{name}: requests/s / trivial", rps / ceiling_rps)
     results.add(
@@ -275,3 +262,28 @@ def run(results: Results, sizes: Sizes) -> None:
         rates["cached list"] / rates["uncached list"],
     )
     results.series["http"] = {name: result["percentiles"] for name, result in measured.items()}
+
+
+def run(results: Results, sizes: Sizes) -> None:
+    section_header(
+        f"6. HTTP: gunicorn 2 workers, wrk 1 thread {CONNECTIONS} connections, "
+        f"{sizes.http_seconds}s per endpoint in {sizes.http_slices} interleaved slices"
+    )
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed (Debian: apt-get install -y wrk)")
+    stop_worker()
+    purge_queue()
+    cache_url = os.environ["BENCH_CACHE_URL"]
+    flush_redis(cache_url)
+    fixture = _fixture()
+    server = Gunicorn(
+        dict(os.environ, CACHE_URL=cache_url, JWT_ACCESS_MINUTES="60"), OUT_DIR / "gunicorn.log"
+    )
+    try:
+        server.wait_ready()
+        parts = _measure(server, fixture, sizes)
+    finally:
+        server.stop()
+        purge_queue()
+        flush_redis(cache_url)
+    _record(results, {name: _merge(x) for name, x in parts.items()})

@@ -16,8 +16,9 @@ from django.core.cache import cache
 from django.test.utils import override_settings
 
 from bench import data
-from bench.harness import Results, Sizes, client_for, median, ms, section_header
+from bench.harness import Results, Sizes, median, ms, section_header
 from messaging import cache as list_cache
+from testkit import client_for
 
 SECTION = "2 cache"
 

@@ -38,13 +38,13 @@ from bench.harness import (
     section_header,
     set_consuming,
     stopwatch,
-    wait_for,
     worker,
 )
 from celery_app import app
 from messaging import services
 from messaging.models import Message, Notification
-from tasks.models import OutboxEvent
+from outbox.models import OutboxEvent
+from testkit import wait_until
 
 SECTION = "4 pipeline"
 BATCH = 500  # messages per producer transaction
@@ -60,7 +60,7 @@ def _done(task_name: str) -> int:
 
 
 def _wait_tasks(task_name: str, count: int, timeout: float) -> None:
-    wait_for(lambda: _done(task_name) >= count, timeout=timeout, interval=0.1, what=task_name)
+    wait_until(lambda: _done(task_name) >= count, timeout=timeout, interval=0.1, what=task_name)
 
 
 def _noop_rate(n: int, timeout: float) -> tuple[float, float]:
@@ -100,7 +100,7 @@ def _notifications_since(first_id: int) -> int:
 
 def _last_processed(since: datetime) -> float:
     last = OutboxEvent.objects.filter(
-        kind=OutboxEvent.Kind.MESSAGE_CREATED, created_at__gte=since
+        task="notification_create_for_messages", created_at__gte=since
     ).aggregate(m=Max("processed_at"))["m"]
     return _ts(last)
 
@@ -120,7 +120,7 @@ def _notification_drain(pairs, n: int, timeout: float) -> dict[str, float]:
     first_id, commit_seconds = _commit_messages(pairs, n)
     started = time.time()
     set_consuming(True)
-    wait_for(
+    wait_until(
         lambda: _notifications_since(first_id) >= n,
         timeout=timeout,
         interval=0.05,
@@ -181,7 +181,7 @@ def _steady_latency(
     achieved = count / (time.perf_counter() - began)
     queued_at_end = queue_length()
     first_id = min(committed)
-    wait_for(
+    wait_until(
         lambda: _notifications_since(first_id) >= count,
         timeout=timeout,
         interval=0.05,
@@ -190,11 +190,60 @@ def _steady_latency(
     processed = {
         e.payload["message_id"]: e.processed_at
         for e in OutboxEvent.objects.filter(
-            kind=OutboxEvent.Kind.MESSAGE_CREATED, created_at__gte=since
+            task="notification_create_for_messages", created_at__gte=since
         )
     }
     latencies = [ms(_ts(processed[mid]) - t) for mid, t in committed.items()]
     return latencies, achieved, queued_at_end
+
+
+def _record_throughput(results: Results, sizes: Sizes, noop_rate, drain, bulk_rate) -> None:
+    n = sizes.pipeline_messages
+    results.add(
+        SECTION, f"no-op task rate ({sizes.noop_tasks:,} queued tasks)", noop_rate, "tasks/s"
+    )
+    results.add(SECTION, f"plain bulk insert of {n:,} notification rows", bulk_rate, "rows/s")
+    results.add(
+        SECTION,
+        f"producer: {n:,} messages committed via message_send",
+        n / drain["commit_seconds"],
+        "msgs/s",
+    )
+    note = f"all in {drain['elapsed']:.2f}s"
+    results.add(
+        SECTION,
+        f"notifications/s ({n:,} queued messages drained)",
+        drain["rate"],
+        "notif/s",
+        note=note,
+    )
+    results.add(
+        SECTION, "notifications/s / no-op task rate", drain["rate"] / noop_rate, target=(">=", 1.0)
+    )
+    results.add(
+        SECTION, "notifications/s / plain bulk insert (information)", drain["rate"] / bulk_rate
+    )
+    note = "the rest were purged: each would find its event done"
+    results.add(
+        SECTION, f"tasks run by then, of the {n:,} published", drain["tasks_run"], note=note
+    )
+
+
+def _record_latency(results: Results, rate: int, latencies, achieved, queued) -> None:
+    note = f"{len(latencies)} messages"
+    results.add(SECTION, f"steady {rate} msgs/s: achieved rate", achieved, "msgs/s", note=note)
+    results.add(
+        SECTION,
+        f"steady {rate} msgs/s: tasks still queued when the last was sent",
+        queued,
+        note="grows when messages/s exceeds the task rate",
+    )
+    for p in (50, 95, 99):
+        name = f"steady {rate} msgs/s: commit -> notification p{p}"
+        results.add(SECTION, name, percentile(latencies, p), "ms")
+    results.add(SECTION, f"steady {rate} msgs/s: commit -> notification max", max(latencies), "ms")
+    results.series["pipeline_latency_ms"] = latencies
+    results.series["pipeline_rate"] = rate
 
 
 def run(results: Results, sizes: Sizes) -> None:
@@ -208,60 +257,8 @@ def run(results: Results, sizes: Sizes) -> None:
     noop_rate, _ = _noop_rate(sizes.noop_tasks, timeout)
     drain = _notification_drain(pairs, n, timeout)
     bulk_rate = _bulk_insert_rate(drain["first_id"], n)
-    results.add(
-        SECTION, f"no-op task rate ({sizes.noop_tasks:,} queued tasks)", noop_rate, "tasks/s"
-    )
-    results.add(SECTION, f"plain bulk insert of {n:,} notification rows", bulk_rate, "rows/s")
-    results.add(
-        SECTION,
-        f"producer: {n:,} messages committed via message_send",
-        n / drain["commit_seconds"],
-        "msgs/s",
-    )
-    results.add(
-        SECTION,
-        f"notifications/s ({n:,} queued messages drained)",
-        drain["rate"],
-        "notif/s",
-        note=f"all in {drain['elapsed']:.2f}s",
-    )
-    results.add(
-        SECTION, "notifications/s / no-op task rate", drain["rate"] / noop_rate, target=(">=", 1.0)
-    )
-    results.add(
-        SECTION, "notifications/s / plain bulk insert (information)", drain["rate"] / bulk_rate
-    )
-    results.add(
-        SECTION,
-        f"tasks run by then, of the {n:,} published",
-        drain["tasks_run"],
-        note="the rest were purged: each would find its event done",
-    )
-
+    _record_throughput(results, sizes, noop_rate, drain, bulk_rate)
     latencies, achieved, queued = _steady_latency(
         pairs, sizes.steady_rate, sizes.steady_seconds, timeout
     )
-    rate = sizes.steady_rate
-    results.add(
-        SECTION,
-        f"steady {rate} msgs/s: achieved rate",
-        achieved,
-        "msgs/s",
-        note=f"{len(latencies)} messages",
-    )
-    results.add(
-        SECTION,
-        f"steady {rate} msgs/s: tasks still queued when the last was sent",
-        queued,
-        note="grows when messages/s exceeds the task rate",
-    )
-    for p in (50, 95, 99):
-        results.add(
-            SECTION,
-            f"steady {rate} msgs/s: commit -> notification p{p}",
-            percentile(latencies, p),
-            "ms",
-        )
-    results.add(SECTION, f"steady {rate} msgs/s: commit -> notification max", max(latencies), "ms")
-    results.series["pipeline_latency_ms"] = latencies
-    results.series["pipeline_rate"] = rate
+    _record_latency(results, sizes.steady_rate, latencies, achieved, queued)

@@ -27,6 +27,37 @@ def _axis(ax, title: str) -> None:
     ax.grid(True, which="both", alpha=0.3)
 
 
+def _pipeline_panel(ax, results: Results) -> None:
+    latencies = results.series.get("pipeline_latency_ms") or []
+    if latencies:
+        ys = [percentile(latencies, p) for p in PERCENTILES]
+        ax.plot([_x(p) for p in PERCENTILES], ys, color="tab:purple")
+        for p in (50, 95, 99):
+            value = percentile(latencies, p)
+            ax.annotate(
+                f"p{p} {value:.0f} ms",
+                (_x(p), value),
+                fontsize=8,
+                xytext=(4, -10),
+                textcoords="offset points",
+            )
+            ax.plot([_x(p)], [value], "o", color="tab:purple", markersize=3)
+    _axis(
+        ax,
+        f"4. commit -> notification at {results.series.get('pipeline_rate', '?')} msgs/s "
+        f"({len(latencies)} messages)",
+    )
+
+
+def _http_panel(ax, results: Results) -> None:
+    for name, points in (results.series.get("http") or {}).items():
+        points = [(p, v) for p, v in points if p <= 99.9]
+        ax.plot([_x(p) for p, _ in points], [v for _, v in points], label=name)
+    _axis(ax, "6. HTTP latency under wrk, gunicorn 2 workers")
+    if results.series.get("http"):
+        ax.legend(fontsize=8, loc="upper left")
+
+
 def plot(results: Results, path: Path) -> None:
     import matplotlib
 
@@ -35,32 +66,8 @@ def plot(results: Results, path: Path) -> None:
 
     meta = results.meta
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
-    latencies = results.series.get("pipeline_latency_ms") or []
-    if latencies:
-        ys = [percentile(latencies, p) for p in PERCENTILES]
-        left.plot([_x(p) for p in PERCENTILES], ys, color="tab:purple")
-        for p in (50, 95, 99):
-            value = percentile(latencies, p)
-            left.annotate(
-                f"p{p} {value:.0f} ms",
-                (_x(p), value),
-                fontsize=8,
-                xytext=(4, -10),
-                textcoords="offset points",
-            )
-            left.plot([_x(p)], [value], "o", color="tab:purple", markersize=3)
-    _axis(
-        left,
-        f"4. commit -> notification at {results.series.get('pipeline_rate', '?')} msgs/s "
-        f"({len(latencies)} messages)",
-    )
-
-    for name, points in (results.series.get("http") or {}).items():
-        points = [(p, v) for p, v in points if p <= 99.9]
-        right.plot([_x(p) for p, _ in points], [v for _, v in points], label=name)
-    _axis(right, "6. HTTP latency under wrk, gunicorn 2 workers")
-    if results.series.get("http"):
-        right.legend(fontsize=8, loc="upper left")
+    _pipeline_panel(left, results)
+    _http_panel(right, results)
     fig.suptitle(
         f"{meta.get('database', '')}, Redis {meta.get('redis', '')}; {meta.get('nproc')} cores "
         f"{meta.get('cpu', '')}; {meta.get('mode')} run at {meta.get('commit')}",

@@ -24,18 +24,17 @@ from bench import data, writer
 from bench.harness import (
     Results,
     Sizes,
-    client_for,
     median,
     ms,
     percentile,
     purge_queue,
     section_header,
     stopwatch,
-    wait_for,
     worker,
 )
 from messaging.models import Message
-from tasks.models import OutboxEvent
+from outbox.models import OutboxEvent
+from testkit import client_for, wait_until
 
 SECTION = "5 purge"
 
@@ -89,6 +88,62 @@ def _processed(task_id: str):
     return OutboxEvent.objects.filter(pk=task_id, processed_at__isnull=False).first()
 
 
+def _deletions(victim, empties, poster: Writer, sizes: Sizes, timeout: float) -> dict:
+    """Delete the empty accounts, then the big one, under the concurrent writer."""
+    time.sleep(sizes.writer_baseline_seconds)
+    out = {"writer_baseline_end": time.time()}
+    # The first empty account pays for imports and warm-up and is not counted.
+    empty_runs = []
+    for account in empties:
+        empty_runs.append(_delete(account))
+        wait_until(lambda t=empty_runs[-1][1]: _processed(t), timeout=timeout, what="a purge")
+    out["empty_seconds"] = median([run[0] for run in empty_runs[1:]])
+    out["empty_queries"] = empty_runs[-1][2]
+    out["api_started"] = time.time()
+    out["api_seconds"], out["task_id"], out["api_queries"] = _delete(victim)
+    out["answered"] = out["api_started"] + out["api_seconds"]
+    event = wait_until(
+        lambda: _processed(out["task_id"]), timeout=timeout, interval=0.05, what="the purge"
+    )
+    out["finished"] = event.processed_at.timestamp()
+    time.sleep(min(1.0, sizes.writer_baseline_seconds))
+    return out
+
+
+def _check_purged(victim, task_id: str, n: int) -> int:
+    left = (
+        Message.objects.filter(sender_id=victim.pk).count()
+        + Message.objects.filter(receiver_id=victim.pk).count()
+    )
+    if left:
+        raise AssertionError(f"{left} messages of the deleted account are left")
+    task = TaskResult.objects.filter(task_id=task_id).first()
+    return json.loads(task.result)["done"] if task and task.result else n
+
+
+def _record(results: Results, n: int, run: dict, purged: int, poster: Writer) -> None:
+    api_seconds, empty_seconds = run["api_seconds"], run["empty_seconds"]
+    name = f"delete-user API call, {n:,} messages"
+    results.add(SECTION, name, ms(api_seconds), "ms", target=("<", 50))
+    results.add(SECTION, "delete-user API call, no messages (median of 3)", ms(empty_seconds), "ms")
+    name = f"delete-user API call: SQL queries, {n:,} messages / none"
+    note = f"{run['empty_queries']} q for the empty account"
+    results.add(SECTION, name, run["api_queries"], "q", note=note)
+    results.add(SECTION, "API call: big account / empty account", api_seconds / empty_seconds)
+    seconds = run["finished"] - run["answered"]
+    note = f"{purged:,} rows in {seconds:.1f}s"
+    results.add(SECTION, "rows purged per second", purged / seconds, "rows/s", note=note)
+    baseline = poster.latencies(0, run["writer_baseline_end"])
+    during = poster.latencies(run["api_started"], run["finished"])
+    if not during:
+        raise AssertionError("the writer made no request during the purge")
+    note = f"max {max(baseline):.1f} ms, {len(baseline)} posts"
+    results.add(SECTION, "writer before the purge: p99", percentile(baseline, 99), "ms", note=note)
+    note = f"{len(during)} posts"
+    results.add(SECTION, "writer during the purge: p99", percentile(during, 99), "ms", note=note)
+    results.add(SECTION, "writer during the purge: longest stall (max latency)", max(during), "ms")
+
+
 def run(results: Results, sizes: Sizes) -> None:
     n = sizes.purge_messages
     section_header(f"5. Account purge: {n:,} messages, a concurrent writer")
@@ -103,77 +158,14 @@ def run(results: Results, sizes: Sizes) -> None:
         )
     print(f"  ({n:,} messages bulk-inserted in {built[0]:.1f}s)")
     timeout = 240.0 if sizes.name == "full" else 60.0
-
     poster = Writer(w_sender, w_receiver)
     poster.start()
     try:
-        time.sleep(sizes.writer_baseline_seconds)
-        writer_baseline_end = time.time()
-        # Empty accounts first, under the same concurrent writer; the first call pays for
-        # imports and warm-up and is not counted.
-        empty_runs = []
-        for account in empties:
-            empty_runs.append(_delete(account))
-            wait_for(lambda t=empty_runs[-1][1]: _processed(t), timeout=timeout, what="a purge")
-        empty_seconds = median([run[0] for run in empty_runs[1:]])
-        empty_queries = empty_runs[-1][2]
-        api_started = time.time()
-        api_seconds, task_id, api_queries = _delete(victim)
-        answered = api_started + api_seconds
-        event = wait_for(
-            lambda: _processed(task_id), timeout=timeout, interval=0.05, what="the purge"
-        )
-        finished = event.processed_at.timestamp()
-        time.sleep(min(1.0, sizes.writer_baseline_seconds))
+        deletions = _deletions(victim, empties, poster, sizes, timeout)
     finally:
         poster.stop()
     if poster.failures:
         raise AssertionError(f"the writer failed: {poster.failures[:3]}")
-    left = (
-        Message.objects.filter(sender_id=victim.pk).count()
-        + Message.objects.filter(receiver_id=victim.pk).count()
-    )
-    if left:
-        raise AssertionError(f"{left} messages of the deleted account are left")
-    task = TaskResult.objects.filter(task_id=task_id).first()
-    purged = json.loads(task.result)["done"] if task and task.result else n
-
-    results.add(
-        SECTION, f"delete-user API call, {n:,} messages", ms(api_seconds), "ms", target=("<", 50)
-    )
-    results.add(SECTION, "delete-user API call, no messages (median of 3)", ms(empty_seconds), "ms")
-    results.add(
-        SECTION,
-        f"delete-user API call: SQL queries, {n:,} messages / none",
-        api_queries,
-        "q",
-        note=f"{empty_queries} q for the empty account",
-    )
-    results.add(SECTION, "API call: big account / empty account", api_seconds / empty_seconds)
-    results.add(
-        SECTION,
-        "rows purged per second",
-        purged / (finished - answered),
-        "rows/s",
-        note=f"{purged:,} rows in {finished - answered:.1f}s",
-    )
-    baseline = poster.latencies(0, writer_baseline_end)
-    during = poster.latencies(api_started, finished)
-    if not during:
-        raise AssertionError("the writer made no request during the purge")
-    results.add(
-        SECTION,
-        "writer before the purge: p99",
-        percentile(baseline, 99),
-        "ms",
-        note=f"max {max(baseline):.1f} ms, {len(baseline)} posts",
-    )
-    results.add(
-        SECTION,
-        "writer during the purge: p99",
-        percentile(during, 99),
-        "ms",
-        note=f"{len(during)} posts",
-    )
-    results.add(SECTION, "writer during the purge: longest stall (max latency)", max(during), "ms")
+    purged = _check_purged(victim, deletions["task_id"], n)
+    _record(results, n, deletions, purged, poster)
     purge_queue()

@@ -15,8 +15,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from bench import data
-from bench.harness import Results, Sizes, client_for, section_header
+from bench.harness import Results, Sizes, section_header
 from messaging.models import Message, Notification
+from testkit import client_for
 
 SECTION = "1 queries"
 
@@ -41,49 +42,49 @@ def _thread_size(node: dict) -> int:
     return 1 + sum(_thread_size(child) for child in node["replies"])
 
 
-def _cases(sizes: Sizes) -> dict[str, list[tuple[int, Callable[[], int]]]]:
+Cases = dict[str, list[tuple[int, Callable[[], int]]]]
+
+
+def _direct_cases(cases: Cases, n: int) -> None:
+    sender, receiver = data.make_users(2, "q")
+    data.direct_messages(sender, receiver, n)
+    Notification.objects.bulk_create(
+        Notification(user=receiver, message=m) for m in Message.objects.filter(sender=sender)
+    )
+    s_client, r_client = client_for(sender), client_for(receiver)
+    page = f"?page_size={n}"
+    for name, client, url in (
+        ("message list", s_client, f"/api/messaging/messages/{page}"),
+        ("unread", r_client, f"/api/messaging/messages/unread/{page}"),
+        ("notifications", r_client, f"/api/messaging/notifications/{page}"),
+    ):
+        cases[name].append((n, partial(_count, client, url, n, _results)))
+
+
+def _conversation_cases(cases: Cases, n: int) -> None:
+    member, *others = data.make_users(3, "c")
+    for _ in range(n):
+        data.make_conversation([member, *others])
+    m_client = client_for(member)
+    page = f"?page_size={n}"
+    cases["conversation list"].append(
+        (n, partial(_count, m_client, f"/api/conversations/{page}", n, _results))
+    )
+    conversation = data.make_conversation([member, *others])
+    data.bulk_messages(
+        [{"sender_id": others[i % 2].pk, "conversation_id": conversation.pk} for i in range(n)]
+    )
+    url = f"/api/conversations/{conversation.pk}/messages/{page}"
+    cases["conversation messages"].append((n, partial(_count, m_client, url, n, _results)))
+
+
+def _cases(sizes: Sizes) -> Cases:
     """Endpoint name -> [(size, measure)], the data built up front."""
-    cases: dict[str, list[tuple[int, Callable[[], int]]]] = {
-        "message list": [],
-        "unread": [],
-        "notifications": [],
-        "conversation list": [],
-        "conversation messages": [],
-        "thread (depth)": [],
-    }
+    names = ("message list", "unread", "notifications", "conversation list")
+    cases: Cases = {name: [] for name in (*names, "conversation messages", "thread (depth)")}
     for n in sizes.query_sizes:
-        sender, receiver = data.make_users(2, "q")
-        data.direct_messages(sender, receiver, n)
-        Notification.objects.bulk_create(
-            Notification(user=receiver, message=m) for m in Message.objects.filter(sender=sender)
-        )
-        s_client, r_client = client_for(sender), client_for(receiver)
-        page = f"?page_size={n}"
-        cases["message list"].append(
-            (n, partial(_count, s_client, f"/api/messaging/messages/{page}", n, _results))
-        )
-        cases["unread"].append(
-            (n, partial(_count, r_client, f"/api/messaging/messages/unread/{page}", n, _results))
-        )
-        cases["notifications"].append(
-            (n, partial(_count, r_client, f"/api/messaging/notifications/{page}", n, _results))
-        )
-
-        member, *others = data.make_users(3, "c")
-        for _ in range(n):
-            data.make_conversation([member, *others])
-        m_client = client_for(member)
-        cases["conversation list"].append(
-            (n, partial(_count, m_client, f"/api/conversations/{page}", n, _results))
-        )
-
-        conversation = data.make_conversation([member, *others])
-        data.bulk_messages(
-            [{"sender_id": others[i % 2].pk, "conversation_id": conversation.pk} for i in range(n)]
-        )
-        url = f"/api/conversations/{conversation.pk}/messages/{page}"
-        cases["conversation messages"].append((n, partial(_count, m_client, url, n, _results)))
-
+        _direct_cases(cases, n)
+        _conversation_cases(cases, n)
     for depth in sizes.thread_depths:
         sender, receiver = data.make_users(2, "t")
         root = data.reply_chain(sender, receiver, depth)

@@ -11,6 +11,7 @@ default redis://127.0.0.1:6379/13) and its own Redis cache for the multi-process
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import platform
 import subprocess
@@ -120,7 +121,7 @@ def _versions(db: BenchDatabase, broker_url: str) -> dict[str, str]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: every section, ~1 min")
     parser.add_argument("--only", default="", help="comma-separated section numbers, e.g. 1,2")
@@ -129,81 +130,70 @@ def main(argv: list[str] | None = None) -> int:
         default=str(OUT_DIR / "latency.png"),
         help="where to write the latency plot (BENCHMARKS.md links docs/bench/latency.png)",
     )
-    args = parser.parse_args(argv)
-    sizes = SMOKE if args.smoke else FULL
-    wanted = [int(s) for s in args.only.split(",") if s.strip()] or list(SECTIONS)
+    return parser.parse_args(argv)
 
-    broker_url = os.environ.get("CELERY_BROKER_URL") or DEFAULT_BROKER_URL
-    cache_url = os.environ.get("BENCH_CACHE_URL") or DEFAULT_REDIS_CACHE_URL
-    var_dir = Path(os.environ.get("VAR_DIR", ROOT / "var"))
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
 
-    install_sigterm_handler()
-    arm_time_limit(sizes.time_limit)
-    started = time.monotonic()
-    results = Results()
-    db = BenchDatabase(os.environ.get("DATABASE_URL"), var_dir)
-    try:
-        os.environ["DATABASE_URL"] = db.create()
-        os.environ["BENCH_CACHE_URL"] = cache_url
-        _prepare_environment(broker_url)
+def _set_up(db: BenchDatabase, broker_url: str, cache_url: str, args, sizes) -> dict:
+    """Create and migrate the run's database, set up Django, and describe the run."""
+    os.environ["DATABASE_URL"] = db.create()
+    os.environ["BENCH_CACHE_URL"] = cache_url
+    _prepare_environment(broker_url)
 
-        import django
+    import django
 
-        django.setup()
-        from django.core.management import call_command
+    django.setup()
+    from django.core.management import call_command
 
-        call_command("migrate", interactive=False, verbosity=0)
-        results.meta = {
-            "mode": sizes.name,
-            "command": "python -m bench" + (" --smoke" if args.smoke else ""),
-            **_machine(),
-            **_versions(db, broker_url),
-            "broker": redacted(broker_url),
-            "shared_cache": redacted(cache_url),
-            "load_at_start": _load(),
-        }
-        print(f"bench ({sizes.name}) on {results.meta['database']}; time limit {sizes.time_limit}s")
-        for key in ("nproc", "cpu", "memory", "python", "django", "celery", "redis", "commit"):
-            print(f"  {key}: {results.meta[key]}")
-        print(f"  broker: {results.meta['broker']}; shared cache: {results.meta['shared_cache']}")
-        print(f"  DB_CONN_MAX_AGE={results.meta['db_conn_max_age']} (the project default is 60)")
-        print(f"  load average at start: {results.meta['load_at_start']}")
-        purge_queue()
-        flush_redis(cache_url)
+    call_command("migrate", interactive=False, verbosity=0)
+    return {
+        "mode": sizes.name,
+        "command": "python -m bench" + (" --smoke" if args.smoke else ""),
+        **_machine(),
+        **_versions(db, broker_url),
+        "broker": redacted(broker_url),
+        "shared_cache": redacted(cache_url),
+        "load_at_start": _load(),
+    }
 
-        import importlib
 
-        for number in wanted:
-            title, module_name = SECTIONS[number]
-            section_started = time.monotonic()
-            try:
-                importlib.import_module(module_name).run(results, sizes)
-            except BenchTimeout:
-                results.errors.append(f"section {number} ({title}): time limit reached")
-                print(f"!! section {number} ({title}) stopped: time limit reached", flush=True)
-                break
-            except Exception as exc:
-                results.errors.append(f"section {number} ({title}): {type(exc).__name__}: {exc}")
-                print(f"!! section {number} ({title}) failed:", flush=True)
-                traceback.print_exc()
-            finally:
-                print(f"  [section {number} took {time.monotonic() - section_started:.1f}s]")
-    except BenchTimeout:
-        results.errors.append("time limit reached before the sections ran")
-    finally:
-        signal_off()
-        _cleanup(db, cache_url)
+def _print_header(meta: dict, time_limit: int) -> None:
+    print(f"bench ({meta['mode']}) on {meta['database']}; time limit {time_limit}s")
+    for key in ("nproc", "cpu", "memory", "python", "django", "celery", "redis", "commit"):
+        print(f"  {key}: {meta[key]}")
+    print(f"  broker: {meta['broker']}; shared cache: {meta['shared_cache']}")
+    print(f"  DB_CONN_MAX_AGE={meta['db_conn_max_age']} (the project default is 60)")
+    print(f"  load average at start: {meta['load_at_start']}")
 
-    elapsed = time.monotonic() - started
+
+def _run_sections(wanted: list[int], results: Results, sizes) -> None:
+    """Run each section; a failure is recorded and the next section runs."""
+    for number in wanted:
+        title, module_name = SECTIONS[number]
+        section_started = time.monotonic()
+        try:
+            importlib.import_module(module_name).run(results, sizes)
+        except BenchTimeout:
+            results.errors.append(f"section {number} ({title}): time limit reached")
+            print(f"!! section {number} ({title}) stopped: time limit reached", flush=True)
+            break
+        except Exception as exc:
+            results.errors.append(f"section {number} ({title}): {type(exc).__name__}: {exc}")
+            print(f"!! section {number} ({title}) failed:", flush=True)
+            traceback.print_exc()
+        finally:
+            print(f"  [section {number} took {time.monotonic() - section_started:.1f}s]")
+
+
+def _report(results: Results, sizes, plot_path: Path, elapsed: float) -> None:
+    """The plot, the raw results, the table of targets and a one-line summary."""
     results.meta["elapsed_seconds"] = round(elapsed, 1)
     results.meta["load_at_end"] = _load()
     if results.series:
         try:
             from bench.plot import plot
 
-            plot(results, Path(args.plot))
-            print(f"\nplot: {args.plot}")
+            plot(results, plot_path)
+            print(f"\nplot: {plot_path}")
         except Exception as exc:
             results.errors.append(f"plot: {type(exc).__name__}: {exc}")
             traceback.print_exc()
@@ -220,6 +210,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     for error in results.errors:
         print(f"ERROR {error}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    sizes = SMOKE if args.smoke else FULL
+    wanted = [int(s) for s in args.only.split(",") if s.strip()] or list(SECTIONS)
+    broker_url = os.environ.get("CELERY_BROKER_URL") or DEFAULT_BROKER_URL
+    cache_url = os.environ.get("BENCH_CACHE_URL") or DEFAULT_REDIS_CACHE_URL
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+
+    install_sigterm_handler()
+    arm_time_limit(sizes.time_limit)
+    started = time.monotonic()
+    results = Results()
+    db = BenchDatabase(
+        os.environ.get("DATABASE_URL"), Path(os.environ.get("VAR_DIR", ROOT / "var"))
+    )
+    try:
+        results.meta = _set_up(db, broker_url, cache_url, args, sizes)
+        _print_header(results.meta, sizes.time_limit)
+        purge_queue()
+        flush_redis(cache_url)
+        _run_sections(wanted, results, sizes)
+    except BenchTimeout:
+        results.errors.append("time limit reached before the sections ran")
+    finally:
+        signal_off()
+        _cleanup(db, cache_url)
+    _report(results, sizes, Path(args.plot), time.monotonic() - started)
     return 1 if results.errors else 0
 
 

@@ -22,11 +22,12 @@ from contextlib import contextmanager
 from django.db.models.signals import post_save
 
 from bench import data
-from bench.harness import Results, Sizes, client_for, median, ms, purge_queue, section_header
+from bench.harness import Results, Sizes, median, ms, purge_queue, section_header
 from chats.models import Conversation
 from messaging import signals
 from messaging.models import Message, Notification
-from tasks.models import OutboxEvent
+from outbox.models import OutboxEvent
+from testkit import client_for
 
 SECTION = "3 write path"
 OURS_UID = "messaging.message_created"
@@ -102,6 +103,32 @@ def _check_designs(direct_url: str, client, receiver_id: int) -> None:
         raise AssertionError("the naive designs must not write outbox events")
 
 
+def _time_designs(client, cases: dict, rounds: int) -> dict[tuple[str, str], list[float]]:
+    """POST each case with each design, interleaved, alternating the order; 3 warm-up rounds."""
+    times: dict[tuple[str, str], list[float]] = {
+        (case, design): [] for case in cases for design in DESIGNS
+    }
+    order = list(DESIGNS)
+    for r in range(rounds + 3):
+        for case, (url, body) in cases.items():
+            for design in order if r % 2 == 0 else reversed(order):
+                elapsed = _post(client, url, body, design)
+                if r >= 3:
+                    times[(case, design)].append(elapsed)
+    return times
+
+
+def _record(results: Results, cases: dict, times: dict) -> None:
+    for case in cases:
+        ours, naive, bulk = (median(times[(case, d)]) for d in DESIGNS)
+        results.add(SECTION, f"{case}: ours (median)", ms(ours), "ms")
+        results.add(SECTION, f"{case}: naive, create() per recipient (median)", ms(naive), "ms")
+        results.add(SECTION, f"{case}: naive, one bulk insert (median)", ms(bulk), "ms")
+        bound = 1.1 if case == "direct" else 0.3
+        results.add(SECTION, f"{case}: ours / naive", ours / naive, target=("<=", bound))
+        results.add(SECTION, f"{case}: ours / naive bulk (information)", ours / bulk)
+
+
 def run(results: Results, sizes: Sizes) -> None:
     n = sizes.group_participants
     section_header(
@@ -114,34 +141,15 @@ def run(results: Results, sizes: Sizes) -> None:
         raise AssertionError("the group does not have the intended size")
     client = client_for(sender)
     direct_url = "/api/messaging/messages/"
-    group_url = f"/api/conversations/{group.pk}/messages/"
     _check_designs(direct_url, client, receiver.pk)
-
     cases = {
         "direct": (direct_url, {"receiver": receiver.pk, "content": "hello"}),
-        f"{n} participants": (group_url, {"content": "hello all"}),
+        f"{n} participants": (f"/api/conversations/{group.pk}/messages/", {"content": "hello all"}),
     }
-    times: dict[tuple[str, str], list[float]] = {
-        (case, design): [] for case in cases for design in DESIGNS
-    }
-    order = list(DESIGNS)
-    for r in range(sizes.write_rounds + 3):
-        for case, (url, body) in cases.items():
-            for design in order if r % 2 == 0 else reversed(order):
-                elapsed = _post(client, url, body, design)
-                if r >= 3:  # warm-up rounds
-                    times[(case, design)].append(elapsed)
+    times = _time_designs(client, cases, sizes.write_rounds)
     group_notifications = Notification.objects.filter(message__conversation=group).count()
     purge_queue()  # the tasks our design published; no worker runs in this section
-
-    for case in cases:
-        ours, naive, bulk = (median(times[(case, d)]) for d in DESIGNS)
-        results.add(SECTION, f"{case}: ours (median)", ms(ours), "ms")
-        results.add(SECTION, f"{case}: naive, create() per recipient (median)", ms(naive), "ms")
-        results.add(SECTION, f"{case}: naive, one bulk insert (median)", ms(bulk), "ms")
-        bound = 1.1 if case == "direct" else 0.3
-        results.add(SECTION, f"{case}: ours / naive", ours / naive, target=("<=", bound))
-        results.add(SECTION, f"{case}: ours / naive bulk (information)", ours / bulk)
+    _record(results, cases, times)
     expected = 2 * (sizes.write_rounds + 3) * (n - 1)
     if group_notifications != expected:
         raise AssertionError(f"naive group posts made {group_notifications} rows, not {expected}")

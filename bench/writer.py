@@ -19,8 +19,8 @@ def main(sender_id: int, receiver_id: int, stop, out) -> None:
     django.setup()
     from django.db import connection
 
-    from bench.harness import client_for
-    from messaging.models import User
+    from accounts.models import User
+    from testkit import client_for
 
     samples: list[tuple[float, float]] = []
     failures: list[str] = []

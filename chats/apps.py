@@ -1,4 +1,4 @@
-"""App config of the chats app (group conversations)."""
+"""App config of the chats app (group conversations and their membership)."""
 
 from django.apps import AppConfig
 
@@ -6,8 +6,3 @@ from django.apps import AppConfig
 class ChatsConfig(AppConfig):
     name = "chats"
     verbose_name = "Conversations"
-
-    def ready(self) -> None:
-        from chats import signals
-
-        signals.connect()

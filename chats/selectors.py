@@ -1,9 +1,10 @@
 """Reads of conversations: only those the user takes part in."""
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 
+from accounts.models import User
 from chats.models import Conversation
-from messaging.models import User
+from core.ids import is_valid_id
 
 
 def conversation_list_for_user(*, user: User):
@@ -12,13 +13,35 @@ def conversation_list_for_user(*, user: User):
     )
 
 
-def conversation_participant_ids(*, user: User, conversation_id) -> list[int] | None:
-    """The participant ids if `user` is one of them, else None (the caller then answers 404)."""
-    if not 0 < int(conversation_id) < 2**63:  # SQLite raises OverflowError on a bigger int
-        return None
-    ids = list(
+def conversation_ids_of(*, user_id: int) -> QuerySet:
+    """The ids of the conversations the user takes part in, as a subquery."""
+    return Conversation.participants.through.objects.filter(user_id=user_id).values(
+        "conversation_id"
+    )
+
+
+def participant_ids(*, conversation_id: int) -> list[int]:
+    return list(
         Conversation.participants.through.objects.filter(
             conversation_id=conversation_id
         ).values_list("user_id", flat=True)
     )
+
+
+def members_by_conversation(*, conversation_ids) -> dict[int, list[int]]:
+    """The participant ids of each of these conversations."""
+    members: dict[int, list[int]] = {}
+    rows = Conversation.participants.through.objects.filter(
+        conversation_id__in=conversation_ids
+    ).values_list("conversation_id", "user_id")
+    for conversation_id, user_id in rows:
+        members.setdefault(conversation_id, []).append(user_id)
+    return members
+
+
+def conversation_participant_ids(*, user: User, conversation_id) -> list[int] | None:
+    """The participant ids if `user` is one of them, else None (the caller then answers 404)."""
+    if not is_valid_id(conversation_id):
+        return None
+    ids = participant_ids(conversation_id=int(conversation_id))
     return ids if user.pk in ids else None

@@ -3,8 +3,9 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from accounts.models import User
 from chats.models import Conversation
-from messaging.models import User
+from core.ids import MAX_ID
 
 
 class ParticipantSerializer(serializers.ModelSerializer):
@@ -25,7 +26,7 @@ class ConversationSerializer(serializers.ModelSerializer):
 
 class ConversationCreateSerializer(serializers.Serializer):
     participants = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         allow_empty=False,
         max_length=settings.CONVERSATION_MAX_PARTICIPANTS,
     )

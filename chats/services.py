@@ -2,8 +2,8 @@
 
 from django.db import transaction
 
+from accounts.models import User
 from chats.models import Conversation
-from messaging.models import User
 
 
 def conversation_create(*, creator: User, participants: list[User]) -> Conversation:
@@ -12,3 +12,8 @@ def conversation_create(*, creator: User, participants: list[User]) -> Conversat
         conversation = Conversation.objects.create(created_by=creator)
         conversation.participants.add(creator, *participants)
     return conversation
+
+
+def membership_remove_all(*, user_id: int) -> None:
+    """Take a (deleted) account out of every conversation."""
+    Conversation.participants.through.objects.filter(user_id=user_id).delete()

@@ -1,14 +1,8 @@
-"""Admin of users, messages, read marks, notifications and edit history."""
+"""Admin of messages, read marks, notifications and edit history."""
 
 from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin
 
-from messaging.models import Message, MessageHistory, MessageRead, Notification, User
-
-
-@admin.register(User)
-class MessagingUserAdmin(UserAdmin):
-    list_display = ("username", "email", "is_active", "is_staff", "date_joined", "last_login")
+from messaging.models import Message, MessageHistory, MessageRead, Notification
 
 
 class MessageHistoryInline(admin.TabularInline):

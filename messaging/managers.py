@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from django.db import models
 from django.db.models import Case, Exists, OuterRef, Q, Value, When
 
-if TYPE_CHECKING:
-    from messaging.models import User
+from accounts.models import User
+from chats.selectors import conversation_ids_of
 
 # The fields a message list shows; `.only()` keeps the rows narrow.
 LIST_FIELDS = (
@@ -27,15 +25,12 @@ LIST_FIELDS = (
 )
 
 
-def _conversation_ids(user: User) -> models.QuerySet:
-    from chats.models import Conversation
-
-    return Conversation.participants.through.objects.filter(user_id=user.pk).values(
-        "conversation_id"
-    )
-
-
 class MessageQuerySet(models.QuerySet):
+    def _read_marks(self) -> models.QuerySet:
+        """MessageRead rows (found through the `reads` relation, so this module needs no
+        import of the models module that imports it)."""
+        return self.model._meta.get_field("reads").related_model.objects
+
     def visible(self) -> MessageQuerySet:
         """Hide messages of deleted accounts (the purge removes them in the background).
 
@@ -51,23 +46,22 @@ class MessageQuerySet(models.QuerySet):
         return self.visible().filter(
             Q(sender_id=user.pk)
             | Q(receiver_id=user.pk)
-            | Q(conversation__in_subquery=_conversation_ids(user))
+            | Q(conversation__in_subquery=conversation_ids_of(user_id=user.pk))
         )
 
     def received_by(self, user: User) -> MessageQuerySet:
         """Messages addressed to `user`: direct ones, and others' posts in their conversations."""
         return self.visible().filter(
             Q(receiver_id=user.pk)
-            | (Q(conversation__in_subquery=_conversation_ids(user)) & ~Q(sender_id=user.pk))
+            | (
+                Q(conversation__in_subquery=conversation_ids_of(user_id=user.pk))
+                & ~Q(sender_id=user.pk)
+            )
         )
 
     def with_read_state(self, user: User) -> MessageQuerySet:
         """Annotate `read` as seen by `user`: their own messages count as read."""
-        from messaging.models import MessageRead
-
-        read_by_user = Exists(
-            MessageRead.objects.filter(message_id=OuterRef("pk"), user_id=user.pk)
-        )
+        read_by_user = Exists(self._read_marks().filter(message_id=OuterRef("pk"), user_id=user.pk))
         return self.annotate(
             read=Case(When(sender_id=user.pk, then=Value(True)), default=read_by_user)
         )
@@ -80,12 +74,10 @@ class UnreadMessagesManager(models.Manager.from_queryset(MessageQuerySet)):
     """`Message.unread.unread_for_user(user)`: the messages `user` received and has not read."""
 
     def unread_for_user(self, user: User) -> MessageQuerySet:
-        from messaging.models import MessageRead
-
-        already_read = MessageRead.objects.filter(message_id=OuterRef("pk"), user_id=user.pk)
+        queryset = self.get_queryset()
+        already_read = queryset._read_marks().filter(message_id=OuterRef("pk"), user_id=user.pk)
         return (
-            self.get_queryset()
-            .received_by(user)
+            queryset.received_by(user)
             .filter(~Exists(already_read))
             .annotate(read=Value(False))
             .for_list()

@@ -1,20 +1,12 @@
-"""Users, messages, their per-recipient read state, notifications and edit history."""
+"""Messages, their per-recipient read state, notifications and edit history."""
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from messaging.lookups import InSubquery
 from messaging.managers import MessageQuerySet, UnreadMessagesManager
-
-
-class User(AbstractUser):
-    """The account. Custom from the start, as Django recommends for new projects."""
-
-    class Meta(AbstractUser.Meta):
-        swappable = "AUTH_USER_MODEL"
 
 
 # Rows that point at a user whose account is deleted are purged in the background, in batches

@@ -8,7 +8,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
-from messaging.models import Message, MessageHistory, Notification, User
+from accounts.models import User
+from messaging.models import Message, MessageHistory, Notification
 
 
 def message_list_for_user(*, user: User):

@@ -1,17 +1,14 @@
-"""JSON shapes of users, messages, threads, notifications and edit history."""
+"""JSON shapes of messages, threads, notifications and edit history."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.password_validation import validate_password
 from rest_framework import serializers
-from rest_framework.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
-from messaging.models import Message, MessageHistory, Notification, User
+from accounts.models import User
+from core.ids import MAX_ID
+from messaging.models import Message, MessageHistory, Notification
 from messaging.selectors import message_parent_candidates
-
-MAX_ID = 2**63 - 1
 
 
 def content_field() -> serializers.CharField:
@@ -24,51 +21,6 @@ def _require_visible_text(value: str) -> str:
     if not value.strip():
         raise serializers.ValidationError("Content must not be empty.")
     return value
-
-
-class RegisterSerializer(serializers.ModelSerializer):
-    password = serializers.CharField(
-        write_only=True, max_length=128, style={"input_type": "password"}
-    )
-    # write_only: the 201 body is {id, username} (to_representation), and the schema says so.
-    email = serializers.EmailField(max_length=254, write_only=True)
-
-    class Meta:
-        model = User
-        fields = ("id", "username", "password", "email")
-        read_only_fields = ("id",)
-
-    def validate(self, attrs):
-        candidate = User(username=attrs["username"], email=attrs["email"])
-        try:
-            validate_password(attrs["password"], candidate)
-        except Exception as exc:  # django.core.exceptions.ValidationError
-            raise serializers.ValidationError({"password": list(exc.messages)}) from exc
-        return attrs
-
-    def to_representation(self, instance):
-        return {"id": instance.pk, "username": instance.username}
-
-
-class SafeTokenRefreshSerializer(TokenRefreshSerializer):
-    # simplejwt's refresh, but a 401 instead of a 500 when the token's user no longer exists.
-    # write_only: the answer carries only `access` (no rotation), and the schema says so.
-    refresh = serializers.CharField(write_only=True)
-
-    def validate(self, attrs):
-        try:
-            return super().validate(attrs)
-        except User.DoesNotExist as exc:
-            raise AuthenticationFailed(
-                self.error_messages["no_active_account"], "no_active_account"
-            ) from exc
-
-
-class MeSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = User
-        fields = ("id", "username", "email")
-        read_only_fields = fields
 
 
 class MessageSerializer(serializers.ModelSerializer):

@@ -7,45 +7,28 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from accounts.models import User
+from chats import selectors as chat_selectors
 from chats.models import Conversation
+from chats.services import membership_remove_all
 from messaging import cache
-from messaging.models import Message, MessageHistory, MessageRead, Notification, User
-from tasks.models import OutboxEvent
+from messaging.models import Message, MessageHistory, MessageRead, Notification
+from outbox.models import OutboxEvent
+from outbox.services import outbox_enqueue
 
 Progress = Callable[[int, int], None]
 
-
-# --- Accounts -------------------------------------------------------------------------------
-
-
-def user_register(*, username: str, email: str, password: str) -> User:
-    user = User(username=username, email=email)
-    validate_password(password, user)
-    user.set_password(password)
-    user.save()
-    return user
-
-
-def user_delete(*, user: User) -> OutboxEvent:
-    """Delete the account at once; its data is purged in the background.
-
-    The DELETE of the user row is instant whatever the amount of data (nothing cascades through
-    the messages), its tokens stop working because the user no longer exists, and the selectors
-    hide whatever still refers to it until the purge task has removed it.
-    """
-    user_id = user.pk
-    with transaction.atomic():
-        user.delete()  # the post_delete receiver records the purge event in this transaction
-    return OutboxEvent.objects.filter(
-        kind=OutboxEvent.Kind.USER_DELETED, key=f"user:{user_id}"
-    ).latest("created_at")
+# The Celery tasks (tasks/) that carry this app's outbox events; each calls the service of the
+# same name below.
+NOTIFY_TASK = "notification_create_for_messages"
+ARCHIVE_TASK = "message_history_archive"
+PURGE_TASK = "user_data_purge"
 
 
 # --- Messages -------------------------------------------------------------------------------
@@ -67,17 +50,9 @@ def _lock_live_users(*user_ids: int) -> None:
         raise ValidationError({"receiver": ["This account no longer exists."]})
 
 
-def _participant_ids(conversation_id: int) -> list[int]:
-    return list(
-        Conversation.participants.through.objects.filter(
-            conversation_id=conversation_id
-        ).values_list("user_id", flat=True)
-    )
-
-
 def _concerned_user_ids(message: Message) -> list[int]:
     if message.conversation_id is not None:
-        return _participant_ids(message.conversation_id)
+        return chat_selectors.participant_ids(conversation_id=message.conversation_id)
     return [message.sender_id, message.receiver_id]
 
 
@@ -90,7 +65,7 @@ def _invalidate_lists(message: Message, user_ids: Iterable[int] | None = None) -
 def message_send(
     *, sender: User, receiver: User, content: str, parent_message: Message | None = None
 ) -> Message:
-    """Send a direct message. The notification is created by the worker (messaging/signals.py)."""
+    """Send a direct message. The post_save receiver schedules its notification."""
     with transaction.atomic():
         _lock_live_users(sender.pk, receiver.pk)
         message = Message.objects.create(
@@ -117,7 +92,9 @@ def conversation_message_post(
             content=content,
             parent_message=parent_message,
         )
-        ids = participant_ids if participant_ids is not None else _participant_ids(conversation.pk)
+        ids = participant_ids
+        if ids is None:
+            ids = chat_selectors.participant_ids(conversation_id=conversation.pk)
         _invalidate_lists(message, ids)
     return message
 
@@ -167,6 +144,78 @@ def notification_mark_read(*, notification: Notification) -> None:
         cache.bump_users([notification.user_id])
 
 
+# --- Events recorded by the signal receivers (messaging/signals.py) -------------------------
+
+
+def notifications_schedule(*, message: Message) -> OutboxEvent:
+    """A new message: its recipients get notifications (tasks/notifications.py)."""
+    return outbox_enqueue(task=NOTIFY_TASK, payload={"message_id": message.pk})
+
+
+def _current_for_edit(message: Message) -> tuple[str, int, Any] | None:
+    """The stored content, edit count and edit time, under the row lock when in a transaction."""
+    current = Message.objects.filter(pk=message.pk)
+    if connection.in_atomic_block:
+        current = current.select_for_update()
+    return current.values_list("content", "edit_count", "edited_at").first()
+
+
+def message_edit_capture(*, message: Message, update_fields: Iterable[str] | None) -> None:
+    """Before a content change is written, capture the old content (tasks/history.py).
+
+    The current row is read under its lock, so concurrent edits are serialized and each one
+    archives exactly the version it replaced, numbered in order (`edit_count`). Edits saved by
+    any means (API, admin, shell) are archived.
+    """
+    if message._state.adding or message.pk is None:
+        return
+    if update_fields is not None and "content" not in update_fields:
+        return
+    row = _current_for_edit(message)
+    if row is None or row[0] == message.content:
+        return
+    old_content, edit_count, last_edited_at = row
+    message.edit_count = edit_count + 1
+    message.edited = True
+    if message.edited_at is None or message.edited_at == last_edited_at:
+        message.edited_at = timezone.now()  # an edit from the admin or the shell
+    if update_fields is not None:  # a partial save would not write the fields set above
+        Message.objects.filter(pk=message.pk).update(
+            edit_count=message.edit_count, edited=True, edited_at=message.edited_at
+        )
+    payload = {
+        "message_id": message.pk,
+        "revision": message.edit_count,
+        "old_content": old_content,
+        "edited_by_id": message.edited_by_id,
+        "edited_at": message.edited_at.isoformat(),
+    }
+    outbox_enqueue(task=ARCHIVE_TASK, payload=payload, key=f"message:{message.pk}")
+
+
+def user_data_purge_schedule(*, user_id: int) -> OutboxEvent:
+    """An account is gone (API, admin or shell): purge its data (tasks/cleanup.py), and hide
+    whatever it wrote from everybody's cached lists at once."""
+    cache.bump_all()
+    return outbox_enqueue(task=PURGE_TASK, payload={"user_id": user_id}, key=f"user:{user_id}")
+
+
+def membership_changed(*, instance, pk_set, instance_is_user: bool) -> None:
+    """Invalidate the cached lists of whoever joined or left, and of the conversations.
+
+    `instance` is the conversation (`conversation.participants.add(...)`), or the user when the
+    change came from the user's side (`user.conversations.add(...)`).
+    """
+    if instance_is_user:
+        cache.bump_users([instance.pk])
+        for conversation_id in pk_set or ():
+            cache.bump_conversation(conversation_id)
+        return
+    users = pk_set or chat_selectors.participant_ids(conversation_id=instance.pk)
+    cache.bump_users(list(users))
+    cache.bump_conversation(instance.pk)
+
+
 # --- Background work (called by the tasks in tasks/) ----------------------------------------
 
 
@@ -182,13 +231,7 @@ def notification_create_for_messages(*, message_ids: Iterable[int]) -> int:
         .values_list("pk", "sender_id", "receiver_id", "conversation_id", "timestamp")
     )
     conversation_ids = {m[3] for m in messages if m[3] is not None}
-    members: dict[int, list[int]] = {}
-    if conversation_ids:
-        rows = Conversation.participants.through.objects.filter(
-            conversation_id__in=conversation_ids
-        ).values_list("conversation_id", "user_id")
-        for conversation_id, user_id in rows:
-            members.setdefault(conversation_id, []).append(user_id)
+    members = chat_selectors.members_by_conversation(conversation_ids=conversation_ids)
     now = timezone.now()
     notifications = []
     for pk, sender_id, receiver_id, conversation_id, _ts in messages:
@@ -245,6 +288,19 @@ def _delete_messages(model, ids: list[int]) -> None:
     deleted._raw_delete(deleted.db)
 
 
+def _purge_batches(queryset, delete, *, batch_size: int, on_batch: Callable[[int], None]) -> None:
+    """Delete the rows of `queryset` one transaction of at most `batch_size` rows at a time."""
+    while True:
+        with transaction.atomic():
+            ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                return
+            delete(queryset.model, ids)
+        on_batch(len(ids))
+        if settings.PURGE_BATCH_PAUSE_SECONDS:
+            time.sleep(settings.PURGE_BATCH_PAUSE_SECONDS)
+
+
 def user_data_purge(
     *, user_id: int, batch_size: int | None = None, progress: Progress | None = None
 ) -> dict[str, int]:
@@ -258,35 +314,26 @@ def user_data_purge(
     """
     if User.objects.filter(pk=user_id).exists():
         return {"done": 0, "total": 0}  # the account exists again? never touch a live user
-    batch_size = batch_size or settings.PURGE_BATCH_SIZE
-    messages = Message.objects.filter(Q(sender_id=user_id) | Q(receiver_id=user_id))
-    own_notifications = Notification.objects.filter(user_id=user_id)
-    own_reads = MessageRead.objects.filter(user_id=user_id)
-    total = messages.count() + own_notifications.count() + own_reads.count()
-    done = 0
-    if progress:
-        progress(done, total)
-
     # The user's own rows first: deleting the messages first would cascade some of them away
     # uncounted, and `done` would never reach `total`.
-    for queryset, delete in (
-        (own_notifications, _delete_rows),
-        (own_reads, _delete_rows),
-        (messages, _delete_messages),
-    ):
-        while True:
-            with transaction.atomic():
-                ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
-                if not ids:
-                    break
-                delete(queryset.model, ids)
-            done += len(ids)
-            if progress:
-                progress(done, total)
-            if settings.PURGE_BATCH_PAUSE_SECONDS:
-                time.sleep(settings.PURGE_BATCH_PAUSE_SECONDS)
+    steps = (
+        (Notification.objects.filter(user_id=user_id), _delete_rows),
+        (MessageRead.objects.filter(user_id=user_id), _delete_rows),
+        (Message.objects.filter(Q(sender_id=user_id) | Q(receiver_id=user_id)), _delete_messages),
+    )
+    counter = {"done": 0, "total": sum(queryset.count() for queryset, _ in steps)}
 
-    Conversation.participants.through.objects.filter(user_id=user_id).delete()
+    def on_batch(rows: int) -> None:
+        counter["done"] += rows
+        if progress:
+            progress(counter["done"], counter["total"])
+
+    on_batch(0)
+    for queryset, delete in steps:
+        _purge_batches(
+            queryset, delete, batch_size=batch_size or settings.PURGE_BATCH_SIZE, on_batch=on_batch
+        )
     with transaction.atomic():
+        membership_remove_all(user_id=user_id)
         cache.bump_all()
-    return {"done": done, "total": total}
+    return counter

@@ -6,70 +6,41 @@ from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from accounts.services import user_delete
+from chats.models import Conversation
+from chats.selectors import conversation_participant_ids
+from core.pagination import NewestCreatedFirstCursorPagination, NewestFirstCursorPagination
 from messaging import selectors, services
-from messaging.cache import cached_list
+from messaging.list_cache import cached_list
 from messaging.models import Message
-from messaging.pagination import NewestCreatedFirstCursorPagination
 from messaging.permissions import IsSenderOrReadOnly
 from messaging.serializers import (
     DirectMessageCreateSerializer,
-    MeSerializer,
+    GroupMessageCreateSerializer,
     MessageHistorySerializer,
     MessageSerializer,
     MessageUpdateSerializer,
     NotificationSerializer,
-    RegisterSerializer,
-    SafeTokenRefreshSerializer,
     TaskAcceptedSerializer,
     ThreadMessageSerializer,
     thread_tree,
 )
-
-# --- Accounts -------------------------------------------------------------------------------
-
-
-class RegisterView(generics.CreateAPIView):
-    serializer_class = RegisterSerializer
-    permission_classes = [AllowAny]
-    authentication_classes = []
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "register"
-
-    def perform_create(self, serializer):
-        serializer.instance = services.user_register(**serializer.validated_data)
-
-
-class ThrottledTokenObtainPairView(TokenObtainPairView):
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "token"
-
-
-class ThrottledTokenRefreshView(TokenRefreshView):
-    serializer_class = SafeTokenRefreshSerializer
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "token"
-
-
-class MeView(generics.RetrieveAPIView):
-    serializer_class = MeSerializer
-
-    def get_object(self):
-        return self.request.user
 
 
 class DeleteUserView(APIView):
     @extend_schema(request=None, responses={202: TaskAcceptedSerializer})
     def post(self, request):
         """Delete the caller's account now; its data is purged in the background."""
-        event = services.user_delete(user=request.user)
+        user = request.user
+        user_delete(user=user)
+        # Set by the post_delete receiver (messaging/signals.py) that scheduled the purge.
         return Response(
-            {"status": "accepted", "task_id": event.task_id}, status=status.HTTP_202_ACCEPTED
+            {"status": "accepted", "task_id": user.data_purge_task_id},
+            status=status.HTTP_202_ACCEPTED,
         )
 
 
@@ -182,3 +153,40 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         services.notification_mark_read(notification=notification)
         notification.refresh_from_db(fields=["read", "read_at"])
         return Response(NotificationSerializer(notification).data)
+
+
+class ConversationMessagesView(generics.GenericAPIView):
+    """GET and POST /api/conversations/{id}/messages/: a conversation's messages (participants
+    only; anyone else gets 404)."""
+
+    queryset = Message.objects.none()  # for the schema; the methods query what they show
+    serializer_class = MessageSerializer
+    pagination_class = NewestFirstCursorPagination
+
+    @extend_schema(responses={200: MessageSerializer(many=True)})
+    @cached_list("conversation_messages", conversation_kwarg="pk")
+    def get(self, request, pk=None):
+        if conversation_participant_ids(user=request.user, conversation_id=pk) is None:
+            raise Http404
+        queryset = selectors.conversation_messages(user=request.user, conversation_id=pk)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(MessageSerializer(page, many=True).data)
+
+    @extend_schema(request=GroupMessageCreateSerializer, responses={201: MessageSerializer})
+    def post(self, request, pk=None):
+        participant_ids = conversation_participant_ids(user=request.user, conversation_id=pk)
+        if participant_ids is None:
+            raise Http404
+        conversation = Conversation(pk=int(pk))
+        serializer = GroupMessageCreateSerializer(
+            data=request.data, context={"request": request, "conversation": conversation}
+        )
+        serializer.is_valid(raise_exception=True)
+        message = services.conversation_message_post(
+            sender=request.user,
+            conversation=conversation,
+            participant_ids=participant_ids,
+            **serializer.validated_data,
+        )
+        message.read = True  # the sender's own message
+        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)

@@ -1,4 +1,4 @@
-"""App config of the tasks app (the outbox model and the Celery task modules)."""
+"""App config of the tasks app: the Celery tasks (listed in celery_app.py) and their transport."""
 
 from django.apps import AppConfig
 
@@ -6,8 +6,3 @@ from django.apps import AppConfig
 class TasksConfig(AppConfig):
     name = "tasks"
     verbose_name = "Background tasks"
-
-    def ready(self) -> None:
-        from tasks import signals
-
-        signals.connect()

@@ -1,4 +1,8 @@
-"""Options every task of ours shares: late acks, retries with backoff, time limits."""
+"""Options every task of ours shares: retries with backoff and time limits.
+
+Late acknowledgement and rejection on a lost worker are global settings (CELERY_TASK_ACKS_LATE,
+CELERY_TASK_REJECT_ON_WORKER_LOST), so they hold for every task, ours or not.
+"""
 
 from django.db import IntegrityError, InterfaceError, OperationalError
 
@@ -7,8 +11,6 @@ from django.db import IntegrityError, InterfaceError, OperationalError
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, IntegrityError)
 
 TASK_OPTIONS = {
-    "acks_late": True,
-    "reject_on_worker_lost": True,
     "autoretry_for": TRANSIENT_ERRORS,
     "retry_backoff": 1,
     "retry_backoff_max": 60,

@@ -1,7 +1,7 @@
 """Periodic tasks run by Celery beat: resend stuck outbox events, prune processed ones."""
 
 from celery_app import app
-from tasks import outbox
+from outbox import services as outbox
 from tasks.base import TASK_OPTIONS
 
 

@@ -9,10 +9,9 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import AccessToken
 
-from messaging.models import User
-from tests.support import WorkerProcess, purge_broker, wait_until
+from accounts.models import User
+from testkit import WorkerProcess, client_for, purge_broker, wait_until
 
 _counter = itertools.count(1)
 
@@ -34,13 +33,6 @@ def make_user(db):
         return user
 
     return make
-
-
-def client_for(user: User | None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
-    return client
 
 
 @pytest.fixture
@@ -79,8 +71,8 @@ def _worker_quiet_before_flush(request):
         return
     request.getfixturevalue("transactional_db")
     yield
-    from tasks.models import OutboxEvent
-    from tasks.outbox import outbox_flush
+    from outbox.models import OutboxEvent
+    from outbox.services import outbox_flush
 
     outbox_flush()
     # A test that leaves events pending on purpose gets 15 s; the flush then waits its turn.

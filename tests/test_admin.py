@@ -6,10 +6,11 @@ from django.test import Client
 from django.urls import reverse
 from django_celery_results.models import TaskResult
 
+from accounts.models import User
 from chats.models import Conversation
 from messaging import services
-from messaging.models import Message, MessageHistory, MessageRead, Notification, User
-from tasks.models import OutboxEvent
+from messaging.models import Message, MessageHistory, MessageRead, Notification
+from outbox.models import OutboxEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +42,7 @@ def objects(alice, bob, carol) -> dict:
     direct = services.message_send(sender=alice, receiver=bob, content="hello bob")
     services.message_edit(message=direct, editor=alice, content="hello again, bob")
     services.message_history_archive(
-        edits=[e.payload for e in OutboxEvent.objects.filter(kind=OutboxEvent.Kind.MESSAGE_EDITED)]
+        edits=[e.payload for e in OutboxEvent.objects.filter(task="message_history_archive")]
     )
     in_group = services.conversation_message_post(
         sender=carol, conversation=conversation, content="x" * 500, parent_message=None
@@ -68,13 +69,13 @@ def objects(alice, bob, carol) -> dict:
 
 def test_the_project_models_are_registered():
     for label in (
-        "messaging.User",
+        "accounts.User",
         "messaging.Message",
         "messaging.MessageRead",
         "messaging.Notification",
         "messaging.MessageHistory",
         "chats.Conversation",
-        "tasks.OutboxEvent",
+        "outbox.OutboxEvent",
         "django_celery_results.TaskResult",
     ):
         assert label in REGISTERED
@@ -171,7 +172,7 @@ def test_deleting_a_user_in_the_admin_records_the_purge(site, objects, alice):
     assert response.status_code == 302
     assert not User.objects.filter(pk=alice_id).exists()
     assert OutboxEvent.objects.filter(
-        kind=OutboxEvent.Kind.USER_DELETED, payload={"user_id": alice_id}
+        task="user_data_purge", payload={"user_id": alice_id}
     ).exists()
     # Her messages wait for the purge; the admin still opens meanwhile.
     assert Message.objects.filter(sender_id=alice_id).exists()

@@ -18,13 +18,14 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from accounts.models import User
+from accounts.services import user_delete
 from chats.models import Conversation
 from chats.services import conversation_create
 from messaging import services
-from messaging.models import Message, MessageHistory, MessageRead, Notification, User
-from tasks.models import OutboxEvent
-from tests.conftest import client_for
-from tests.support import ROOT, worker_env
+from messaging.models import Message, MessageHistory, MessageRead, Notification
+from outbox.models import OutboxEvent
+from testkit import ROOT, client_for, worker_env
 
 pytestmark = pytest.mark.django_db
 
@@ -136,7 +137,7 @@ def test_someone_elses_notification_is_404_even_if_the_message_is_visible(object
 def test_message_of_a_deleted_account_is_404_before_the_purge(
     objects, alice, bob, method, name, body
 ):
-    services.user_delete(user=alice)  # the purge task never runs here: the rows stay
+    user_delete(user=alice)  # the purge task never runs here: the rows stay
     before = snapshot()
     response = _call(client_for(bob), method, reverse(name, args=[objects["direct"]]), body)
     assert_json(response, 404)
@@ -402,7 +403,7 @@ def test_access_token_of_a_deleted_user_is_401(alice):
 
 def test_refresh_token_of_a_deleted_user_is_401(alice):
     refresh = str(RefreshToken.for_user(alice))
-    services.user_delete(user=alice)
+    user_delete(user=alice)
     response = APIClient().post(reverse("token-refresh"), {"refresh": refresh}, format="json")
     assert_401_json(response)
 
@@ -710,7 +711,7 @@ def test_unexpected_error_is_json_500(settings, alice, monkeypatch):
     def boom(self):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("messaging.views.MeView.get_object", boom)
+    monkeypatch.setattr("accounts.views.MeView.get_object", boom)
     client = client_for(alice)
     client.raise_request_exception = False
     assert assert_json(client.get(reverse("me")), 500) == {"detail": "Internal server error."}

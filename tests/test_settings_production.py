@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.support import ROOT
+from testkit import ROOT
 
 STRONG_KEY = secrets.token_urlsafe(50)
 HOST = "api.example.com"

@@ -15,11 +15,13 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from tqdm import tqdm
 
+from accounts.models import User
+from accounts.services import user_register
 from chats.models import Conversation
 from chats.services import conversation_create
 from messaging import services
-from messaging.models import Message, User
-from tasks.outbox import outbox_flush
+from messaging.models import Message
+from outbox.services import outbox_flush
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +106,7 @@ class Command(BaseCommand):
                 "the outbox, and a worker's relay sends them once it runs (make run)."
             )
         )
-        outbox_logger = logging.getLogger("tasks.outbox")
+        outbox_logger = logging.getLogger("outbox.services")
         level = outbox_logger.level
         outbox_logger.setLevel(logging.ERROR)
         try:
@@ -119,7 +121,7 @@ class Command(BaseCommand):
         for username in DEMO_USERNAMES:
             user = User.objects.filter(username=username).first()
             if user is None:
-                user = services.user_register(
+                user = user_register(
                     username=username, email=f"{username}@example.com", password=DEMO_PASSWORD
                 )
                 created += 1
@@ -145,59 +147,23 @@ class Command(BaseCommand):
         rng: random.Random,
         no_progress: bool,
     ) -> None:
-        members = {
-            c.pk: [users[i] for i in spec]
-            for c, spec in zip(conversations, DEMO_CONVERSATIONS, strict=True)
-        }
-        # Earlier messages of each chat, to reply to: a direct pair or a conversation.
-        history: dict[tuple, list[Message]] = {}
-        edits = reads = replies = 0
-        with tqdm(
+        demo = _DemoChats(users, conversations, rng)
+        progress = tqdm(
             total=total,
             desc="Messages",
             unit="msg",
             file=_Stream(self.stderr),
             disable=no_progress,
             ascii=True,
-        ) as bar:
+        )
+        with progress as bar:
             for _ in range(total):
-                if rng.random() < 0.4:
-                    conversation = rng.choice(conversations)
-                    sender = rng.choice(members[conversation.pk])
-                    chat = ("group", conversation.pk)
-                else:
-                    sender, receiver = rng.sample(users, 2)
-                    chat = ("direct", *sorted((sender.pk, receiver.pk)))
-                earlier = history.setdefault(chat, [])
-                parent = rng.choice(earlier[-10:]) if earlier and rng.random() < 0.35 else None
-                content = rng.choice(REPLIES if parent else LINES)
-                if chat[0] == "group":
-                    message = services.conversation_message_post(
-                        sender=sender,
-                        conversation=conversation,
-                        content=content,
-                        parent_message=parent,
-                    )
-                else:
-                    message = services.message_send(
-                        sender=sender, receiver=receiver, content=content, parent_message=parent
-                    )
-                replies += parent is not None
-                earlier.append(message)
-                if rng.random() < 0.1:
-                    for revision in range(rng.randint(1, 2)):
-                        services.message_edit(
-                            message=message,
-                            editor=sender,
-                            content=f"{content} (edit {revision + 1})",
-                        )
-                        edits += 1
-                if chat[0] == "direct" and rng.random() < 0.5:
-                    services.message_mark_read(message=message, user=receiver)
-                    reads += 1
+                demo.send_one()
                 bar.update(1)
+        counts = demo.counts
         self.stdout.write(
-            f"Messages: {total} created ({replies} replies, {edits} edits, {reads} read)."
+            f"Messages: {total} created ({counts['replies']} replies, {counts['edits']} edits, "
+            f"{counts['reads']} read)."
         )
 
     def _print_logins(self) -> None:
@@ -210,3 +176,56 @@ class Command(BaseCommand):
             '-H "Content-Type: application/json" '
             f'-d \'{{"username": "{DEMO_USERNAMES[0]}", "password": "{DEMO_PASSWORD}"}}\''
         )
+
+
+class _DemoChats:
+    """Random traffic between the demo users: direct and group messages, replies, edits, reads."""
+
+    def __init__(self, users: list[User], conversations: list[Conversation], rng: random.Random):
+        self.users, self.conversations, self.rng = users, conversations, rng
+        self.members = {
+            c.pk: [users[i] for i in spec]
+            for c, spec in zip(conversations, DEMO_CONVERSATIONS, strict=True)
+        }
+        # Earlier messages of each chat, to reply to: a direct pair or a conversation.
+        self.history: dict[tuple, list[Message]] = {}
+        self.counts = {"replies": 0, "edits": 0, "reads": 0}
+
+    def send_one(self) -> None:
+        rng = self.rng
+        if rng.random() < 0.4:
+            conversation = rng.choice(self.conversations)
+            sender, receiver = rng.choice(self.members[conversation.pk]), None
+            chat = ("group", conversation.pk)
+        else:
+            conversation = None
+            sender, receiver = rng.sample(self.users, 2)
+            chat = ("direct", *sorted((sender.pk, receiver.pk)))
+        earlier = self.history.setdefault(chat, [])
+        parent = rng.choice(earlier[-10:]) if earlier and rng.random() < 0.35 else None
+        content = rng.choice(REPLIES if parent else LINES)
+        message = self._post(sender, receiver, conversation, content, parent)
+        self.counts["replies"] += parent is not None
+        earlier.append(message)
+        if rng.random() < 0.1:
+            self._edit(message, sender, content)
+        if receiver is not None and rng.random() < 0.5:
+            services.message_mark_read(message=message, user=receiver)
+            self.counts["reads"] += 1
+
+    @staticmethod
+    def _post(sender, receiver, conversation, content: str, parent) -> Message:
+        if conversation is not None:
+            return services.conversation_message_post(
+                sender=sender, conversation=conversation, content=content, parent_message=parent
+            )
+        return services.message_send(
+            sender=sender, receiver=receiver, content=content, parent_message=parent
+        )
+
+    def _edit(self, message: Message, editor: User, content: str) -> None:
+        for revision in range(self.rng.randint(1, 2)):
+            services.message_edit(
+                message=message, editor=editor, content=f"{content} (edit {revision + 1})"
+            )
+            self.counts["edits"] += 1

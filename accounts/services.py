@@ -1,0 +1,31 @@
+"""Writes of accounts: registration and deletion."""
+
+from __future__ import annotations
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from accounts.models import User
+
+
+def user_register(*, username: str, email: str, password: str) -> User:
+    """Create an account; a password the validators refuse is a ValidationError on `password`."""
+    user = User(username=username, email=email)
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+    user.set_password(password)
+    user.save()
+    return user
+
+
+def user_delete(*, user: User) -> None:
+    """Delete the account at once. Its tokens stop working because the user no longer exists.
+
+    Apps that keep data about the user react to `post_delete` in the same transaction (messaging
+    schedules the purge of the user's messages there).
+    """
+    with transaction.atomic():
+        user.delete()

@@ -1,0 +1,1 @@
+"""Small pieces every app shares: id bounds and the API's pagination."""

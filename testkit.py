@@ -1,0 +1,275 @@
+"""Helpers shared by the test suite and the benchmarks: waiting, ports, API clients, real Celery
+workers, throwaway Redis servers and switching the producer's broker.
+
+Import it after Django is set up (pytest-django does that for the tests, bench/run.py for the
+benchmarks).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent
+
+
+def wait_until(
+    predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05, what: str = ""
+) -> Any:
+    """Poll `predicate` until it returns something truthy, and return that.
+
+    On timeout, fail (AssertionError, so pytest shows it as a failed check) with `what` and the
+    last value.
+    """
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value:
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{what or 'condition'} not met within {timeout:g}s (last value: {value!r})"
+            )
+        time.sleep(interval)
+        value = predicate()
+    return value
+
+
+def client_for(user) -> Any:
+    """An API client carrying a JWT for `user` (none for None), as real clients authenticate."""
+    from rest_framework.test import APIClient
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+    return client
+
+
+def current_database_url() -> str:
+    """A DATABASE_URL for the database this test process uses (the test database)."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
+
+
+def worker_env(broker_url: str | None = None, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=current_database_url(),
+        CELERY_BROKER_URL=broker_url or settings.CELERY_BROKER_URL,
+        DJANGO_SECRET_KEY="test-worker-secret-key-" + "x" * 40,
+        DJANGO_DEBUG="0",
+        DJANGO_TESTING="1",
+        VAR_DIR=str(settings.VAR_DIR),
+        CELERY_TASK_DEFAULT_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
+        PYTHONUNBUFFERED="1",
+    )
+    if settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
+        env["CACHE_URL"] = settings.CACHES["default"]["LOCATION"]
+    env.update(extra)
+    return env
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, so no worker outlives its run."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+class WorkerProcess:
+    """A real `celery worker` process against a real broker and the test database."""
+
+    def __init__(
+        self,
+        *,
+        broker_url: str | None = None,
+        concurrency: int = 2,
+        pool: str = "prefork",
+        log_path: Path | None = None,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.broker_url = broker_url or settings.CELERY_BROKER_URL
+        self.hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        self.log_path = log_path or Path(settings.VAR_DIR) / f"worker-{self.hostname}.log"
+        args = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "celery_app",
+            "worker",
+            "--loglevel=INFO",
+            f"--pool={pool}",
+            f"--concurrency={concurrency}",
+            f"--hostname={self.hostname}",
+            "--without-mingle",
+            "--without-gossip",
+            "-E",
+            *(extra_args or []),
+        ]
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=worker_env(self.broker_url, **(env or {})),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> WorkerProcess:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited early:\n{self.log()}")
+            return "ready." in self.log()
+
+        wait_until(ready, timeout=timeout, interval=0.2)
+        return self
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text()
+        except FileNotFoundError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: the main process and its pool children."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self._log.close()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self._log.close()
+
+
+def purge_broker(broker_url: str) -> None:
+    """Drop every queued task on this broker (leftovers of an aborted run)."""
+    from celery_app import app
+
+    with app.connection_for_write(broker_url) as conn:
+        queue = app.amqp.queues[app.conf.task_default_queue](conn.default_channel)
+        queue.declare()  # AMQP refuses to purge a queue that does not exist yet
+        queue.purge()
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A throwaway redis-server on a loopback port, which a test may stop and start again."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> RedisServer:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--maxmemory-policy",
+                "noeviction",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(self.answers, timeout=10)
+        return self
+
+    def answers(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_timeout=0.2).ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+class use_broker:
+    """Point this process's Celery producer at another broker, and back afterwards."""
+
+    def __init__(
+        self, url: str, transport_options: dict | None = None, transport: str | None = None
+    ) -> None:
+        self.url = url
+        self.transport_options = transport_options
+        self.transport = transport
+
+    def __enter__(self):
+        from celery_app import app
+
+        self._app = app
+        self._original = (app.conf.broker_read_url, app.conf.broker_write_url)
+        self._original_options = app.conf.broker_transport_options
+        self._original_transport = app.conf.broker_transport
+        if self.transport_options is not None:
+            app.conf.broker_transport_options = self.transport_options
+        if self.transport is not None:
+            app.conf.broker_transport = self.transport
+        self._reset(urls=(self.url, self.url))
+        return self
+
+    def __exit__(self, *exc):
+        self._app.conf.broker_transport_options = self._original_options
+        self._app.conf.broker_transport = self._original_transport
+        self._reset(urls=self._original)
+
+    def _reset(self, *, urls: tuple[str | None, str | None]) -> None:
+        from kombu import pools
+
+        from outbox.services import outbox_flush
+
+        outbox_flush()  # publishes already handed to the publisher thread go where they were meant
+        app = self._app
+        if app._pool is not None:
+            app._pool.force_close_all()
+        app._pool = None
+        app.amqp._producer_pool = None
+        pools.reset()  # Kombu's global producer pools would hand back closed connections
+        # Not conf.broker_url: Celery reads the CELERY_BROKER_URL environment variable first.
+        app.conf.broker_read_url, app.conf.broker_write_url = urls

@@ -1,0 +1,231 @@
+"""The cached message lists: private per user, read-your-writes, cheap hits, 60-second expiry.
+
+Every test runs twice: on LocMemCache (the default) and on Django's Redis cache.
+"""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from chats.models import Conversation
+from messaging import services
+from messaging.models import Message
+from testkit import client_for
+
+# Invalidation happens after commit, as in production: the tests commit for real.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REDIS_CACHE_URL = "redis://127.0.0.1:6379/12"
+
+
+@pytest.fixture(params=["locmem", "redis"], autouse=True)
+def cache_backend(request, settings):
+    if request.param == "redis":
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": REDIS_CACHE_URL,
+            }
+        }
+    cache.clear()
+    yield request.param
+    cache.clear()
+
+
+MESSAGES = reverse("message-list")
+
+
+def ids(response) -> list[int]:
+    assert response.status_code == 200, response.content
+    return [m["id"] for m in response.json()["results"]]
+
+
+@pytest.fixture
+def chat(alice, bob, carol):
+    """alice <-> bob direct messages, and carol <-> bob ones alice must never see."""
+    services.message_send(sender=alice, receiver=bob, content="a1")
+    services.message_send(sender=bob, receiver=alice, content="b1")
+    services.message_send(sender=carol, receiver=bob, content="c1")
+
+
+def test_hit_is_served_only_to_the_same_user(chat, alice, bob, carol):
+    a, b = client_for(alice), client_for(bob)
+    first = a.get(MESSAGES)
+    assert first["X-Cache"] == "MISS"
+    assert a.get(MESSAGES)["X-Cache"] == "HIT"
+    bobs = b.get(MESSAGES)
+    assert bobs["X-Cache"] == "MISS"
+    assert set(ids(bobs)) == set(
+        Message.objects.filter(receiver=bob).values_list("pk", flat=True)
+    ) | set(Message.objects.filter(sender=bob).values_list("pk", flat=True))
+    assert len(ids(bobs)) == 3 and len(ids(first)) == 2
+    carol_message = Message.objects.get(sender=carol).pk
+    assert carol_message not in ids(a.get(MESSAGES))
+
+
+def test_anonymous_request_gets_401_never_a_cached_list(chat, alice, anon):
+    assert client_for(alice).get(MESSAGES).status_code == 200
+    response = anon.get(MESSAGES)
+    assert response.status_code == 401
+    assert "results" not in response.json()
+
+
+def test_responses_are_private(chat, alice):
+    client = client_for(alice)
+    for _ in range(2):  # the miss and the hit
+        response = client.get(MESSAGES)
+        assert "private" in response["Cache-Control"]
+        assert "Authorization" in response["Vary"]
+
+
+def test_query_string_is_part_of_the_key(chat, alice):
+    client = client_for(alice)
+    assert len(ids(client.get(MESSAGES, {"page_size": 1}))) == 1
+    assert len(ids(client.get(MESSAGES, {"page_size": 2}))) == 2
+    assert client.get(MESSAGES, {"page_size": 1})["X-Cache"] == "HIT"
+
+
+def test_sender_and_receiver_see_a_new_message_at_once(chat, alice, bob):
+    a, b = client_for(alice), client_for(bob)
+    a.get(MESSAGES), b.get(MESSAGES)
+    new_id = a.post(MESSAGES, {"receiver": bob.pk, "content": "new"}, format="json").json()["id"]
+    assert ids(a.get(MESSAGES))[0] == new_id
+    assert ids(b.get(MESSAGES))[0] == new_id
+
+
+def test_an_unrelated_users_cache_survives_a_write(chat, alice, bob, carol):
+    c = client_for(carol)
+    c.get(MESSAGES)
+    client_for(alice).post(MESSAGES, {"receiver": bob.pk, "content": "x"}, format="json")
+    assert c.get(MESSAGES)["X-Cache"] == "HIT"  # precise invalidation, not a cache flush
+
+
+def test_edit_and_delete_show_at_once(chat, alice, bob):
+    a, b = client_for(alice), client_for(bob)
+    mine = Message.objects.get(sender=alice)
+    a.get(MESSAGES), b.get(MESSAGES)
+    url = reverse("message-detail", args=[mine.pk])
+    assert a.patch(url, {"content": "edited"}, format="json").status_code == 200
+    for client in (a, b):
+        row = next(m for m in client.get(MESSAGES).json()["results"] if m["id"] == mine.pk)
+        assert row["content"] == "edited" and row["edited"] is True
+    assert a.delete(url).status_code == 204
+    assert mine.pk not in ids(a.get(MESSAGES))
+    assert mine.pk not in ids(b.get(MESSAGES))
+
+
+def test_read_shows_at_once(chat, alice, bob):
+    b = client_for(bob)
+    received = Message.objects.get(sender=alice)
+
+    def read_flag() -> bool:
+        return next(m for m in b.get(MESSAGES).json()["results"] if m["id"] == received.pk)["read"]
+
+    assert read_flag() is False
+    assert b.post(reverse("message-read", args=[received.pk])).status_code == 200
+    assert read_flag() is True
+
+
+def test_conversation_list_is_cached_and_fresh(alice, bob, carol):
+    conversation = Conversation.objects.create(created_by=alice)
+    conversation.participants.add(alice, bob)
+    url = reverse("conversation-messages", args=[conversation.pk])
+    a, b, c = client_for(alice), client_for(bob), client_for(carol)
+    assert a.get(url)["X-Cache"] == "MISS"
+    assert a.get(url)["X-Cache"] == "HIT"
+    assert c.get(url).status_code == 404  # never served from alice's entry
+    posted = b.post(url, {"content": "hello"}, format="json").json()["id"]
+    assert ids(a.get(url)) == [posted]
+    assert ids(a.get(MESSAGES)) == [posted]  # the group message reaches alice's list too
+
+
+def test_account_deletion_hides_its_messages_from_cached_lists(chat, alice, bob):
+    a = client_for(alice)
+    assert len(ids(a.get(MESSAGES))) == 2
+    assert client_for(bob).post(reverse("delete-user")).status_code == 202
+    assert ids(a.get(MESSAGES)) == []  # before any purge has run
+
+
+def test_hit_runs_only_the_authentication_query(chat, alice, django_assert_num_queries):
+    client = client_for(alice)
+    client.get(MESSAGES)
+    with django_assert_num_queries(1):  # the JWT's user lookup
+        assert client.get(MESSAGES)["X-Cache"] == "HIT"
+
+
+def test_conversation_hit_runs_only_the_authentication_query(alice, bob, django_assert_num_queries):
+    conversation = Conversation.objects.create(created_by=alice)
+    conversation.participants.add(alice, bob)
+    services.conversation_message_post(sender=bob, conversation=conversation, content="x")
+    url = reverse("conversation-messages", args=[conversation.pk])
+    client = client_for(alice)
+    client.get(url)
+    with django_assert_num_queries(1):
+        assert client.get(url)["X-Cache"] == "HIT"
+
+
+def test_entries_expire_after_the_timeout(chat, alice, cache_backend, monkeypatch, settings):
+    client = client_for(alice)
+    if cache_backend == "locmem":
+        now = [1_000_000.0]
+        clock = types.SimpleNamespace(time=lambda: now[0])
+        monkeypatch.setattr("django.core.cache.backends.locmem.time", clock)
+        monkeypatch.setattr("django.core.cache.backends.base.time", clock)
+        client.get(MESSAGES)
+        now[0] += 59
+        assert client.get(MESSAGES)["X-Cache"] == "HIT"
+        now[0] += 2
+        assert client.get(MESSAGES)["X-Cache"] == "MISS"
+    else:
+        import time
+
+        settings.MESSAGE_LIST_CACHE_TIMEOUT = 1  # Redis keeps its own clock
+        client.get(MESSAGES)
+        assert client.get(MESSAGES)["X-Cache"] == "HIT"
+        time.sleep(1.2)
+        assert client.get(MESSAGES)["X-Cache"] == "MISS"
+
+
+def test_default_timeout_is_sixty_seconds():
+    from django.conf import settings
+
+    assert settings.MESSAGE_LIST_CACHE_TIMEOUT == 60
+
+
+def test_the_purge_in_the_worker_invalidates_shared_lists(chat, alice, bob, carol):
+    """The purge runs in the worker; with a shared cache its invalidation reaches the web."""
+    from messaging.services import user_data_purge
+
+    to_bob = services.message_send(sender=alice, receiver=bob, content="purged with bob")
+    c = client_for(carol)
+    c.get(MESSAGES)
+    before = cache.get("msglist:epoch")
+    bob_id = bob.pk
+    bob.delete()
+    after_delete = cache.get("msglist:epoch")
+    assert after_delete != before
+    user_data_purge(user_id=bob_id)
+    assert cache.get("msglist:epoch") != after_delete
+    assert c.get(MESSAGES)["X-Cache"] == "MISS"
+    assert not Message.objects.filter(pk=to_bob.pk).exists()
+
+
+def test_membership_changes_from_the_admin_show_at_once(alice, bob, carol):
+    conversation = Conversation.objects.create(created_by=alice)
+    conversation.participants.add(alice, bob)
+    services.conversation_message_post(sender=bob, conversation=conversation, content="hi")
+    url = reverse("conversation-messages", args=[conversation.pk])
+    a = client_for(alice)
+    assert a.get(url).status_code == 200
+    assert len(ids(a.get(MESSAGES))) == 1
+    conversation.participants.remove(alice)  # as the admin would
+    assert a.get(url).status_code == 404
+    assert ids(a.get(MESSAGES)) == []
+    carol_client = client_for(carol)
+    carol_client.get(MESSAGES)
+    conversation.participants.add(carol)
+    assert len(ids(carol_client.get(MESSAGES))) == 1

@@ -1,0 +1,65 @@
+"""Requests that lose a race with a concurrent delete or purge get a 4xx, never a 500."""
+
+import pytest
+from django.db import IntegrityError
+from django.urls import reverse
+
+from accounts.models import User
+from messaging import services
+from messaging.models import Message
+from testkit import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+def test_sending_to_an_account_deleted_meanwhile_is_refused(alice, bob):
+    from django.core.exceptions import ValidationError
+
+    stale_bob = User.objects.get(pk=bob.pk)
+    bob.delete()  # after the view validated the receiver, before the write
+    with pytest.raises(ValidationError):
+        services.message_send(sender=alice, receiver=stale_bob, content="too late")
+    assert not Message.objects.exists()
+
+
+def test_a_service_refusal_is_a_json_400(alice, bob, monkeypatch):
+    def gone(**kwargs):
+        User.objects.filter(pk=bob.pk).delete()
+        return real(**kwargs)
+
+    real = services.message_send
+    monkeypatch.setattr(services, "message_send", gone)
+    response = client_for(alice).post(
+        reverse("message-list"), {"receiver": bob.pk, "content": "x"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "receiver" in response.json()
+    assert not Message.objects.exists()
+
+
+def test_edit_of_a_message_deleted_meanwhile_is_404(alice, bob, monkeypatch):
+    message = services.message_send(sender=alice, receiver=bob, content="v1")
+
+    def deleted_first(**kwargs):
+        Message.objects.filter(pk=message.pk).delete()
+        return real(**kwargs)
+
+    real = services.message_edit
+    monkeypatch.setattr(services, "message_edit", deleted_first)
+    response = client_for(alice).patch(
+        reverse("message-detail", args=[message.pk]), {"content": "v2"}, format="json"
+    )
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_a_write_that_loses_a_race_at_commit_is_a_409(alice, bob, monkeypatch):
+    message = services.message_send(sender=alice, receiver=bob, content="hi")
+
+    def violated(**kwargs):
+        raise IntegrityError("insert or update violates foreign key constraint")
+
+    monkeypatch.setattr(services, "message_mark_read", violated)
+    response = client_for(bob).post(reverse("message-read", args=[message.pk]))
+    assert response.status_code == 409
+    assert "detail" in response.json()

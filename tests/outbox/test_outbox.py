@@ -1,0 +1,187 @@
+"""The outbox: events drained once in batches, resent by the relay when stuck, pruned when old."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from messaging import services
+from messaging.models import Notification
+from outbox import services as outbox
+from outbox.models import OutboxEvent
+
+
+def _events(n: int, **fields) -> list[OutboxEvent]:
+    return [
+        OutboxEvent.objects.create(
+            task="notification_create_for_messages", payload={"i": i}, **fields
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.django_db
+def test_drain_takes_the_named_event_first_then_the_oldest(settings):
+    events = _events(5)
+    seen: list[list[str]] = []
+    taken = outbox.outbox_drain(
+        task="notification_create_for_messages",
+        first_id=str(events[3].pk),
+        handler=lambda batch: seen.append([e.payload["i"] for e in batch]),
+        batch_size=3,
+    )
+    assert taken == 3
+    assert seen == [[3, 0, 1]]
+    pending = OutboxEvent.objects.filter(processed_at__isnull=True)
+    assert sorted(e.payload["i"] for e in pending) == [2, 4]
+
+
+@pytest.mark.django_db
+def test_a_failing_handler_leaves_every_event_pending():
+    _events(3)
+
+    def boom(batch):
+        raise RuntimeError("worker crashed mid-batch")
+
+    with pytest.raises(RuntimeError):
+        outbox.outbox_drain(task="notification_create_for_messages", first_id=None, handler=boom)
+    assert OutboxEvent.objects.filter(processed_at__isnull=True).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_drains_never_take_the_same_event():
+    """Two workers drain at once: SKIP LOCKED on PostgreSQL, the write lock on SQLite."""
+    _events(40)
+    taken: list[list[int]] = [[], []]
+    barrier = threading.Barrier(2)
+
+    def drain(slot: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            while True:
+
+                def handler(batch, slot=slot):
+                    taken[slot].extend(e.payload["i"] for e in batch)
+                    time.sleep(0.05)  # hold the rows while the other worker looks
+
+                if not outbox.outbox_drain(
+                    task="notification_create_for_messages",
+                    first_id=None,
+                    handler=handler,
+                    batch_size=5,
+                ):
+                    return
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=drain, args=(slot,)) for slot in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(taken[0] + taken[1]) == list(range(40))  # each exactly once
+    assert not OutboxEvent.objects.filter(processed_at__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_relay_resends_only_events_stuck_past_the_grace_period():
+    old = timezone.now() - timedelta(minutes=5)
+    stuck = _events(2, created_at=old)
+    _events(1)  # fresh: its own publish may still be on the way
+    _events(1, created_at=old, processed_at=timezone.now())  # done
+    with mock.patch("celery_app.app.send_task") as send_task:
+        assert outbox.outbox_relay(grace_seconds=60) == 2
+    assert sorted(c.kwargs["task_id"] for c in send_task.call_args_list) == sorted(
+        str(e.pk) for e in stuck
+    )
+    for event in stuck:
+        event.refresh_from_db()
+        assert event.attempts == 1 and event.last_sent_at is not None
+    with mock.patch("celery_app.app.send_task") as send_task:
+        assert outbox.outbox_relay(grace_seconds=60) == 0  # just resent: wait another grace
+    assert send_task.call_count == 0
+
+
+@pytest.mark.django_db
+def test_relay_stops_at_the_first_failed_publish():
+    _events(3, created_at=timezone.now() - timedelta(minutes=5))
+    with mock.patch("celery_app.app.send_task", side_effect=OSError("broker down")) as send_task:
+        assert outbox.outbox_relay(grace_seconds=0) == 0
+    assert send_task.call_count == 1
+    assert not OutboxEvent.objects.filter(attempts__gt=0).exists()
+
+
+@pytest.mark.django_db
+def test_relay_command_reports_what_it_did():
+    from io import StringIO
+
+    _events(2, created_at=timezone.now() - timedelta(minutes=5))
+    out = StringIO()
+    with mock.patch("celery_app.app.send_task"):
+        call_command("outbox_relay", "--grace=0", stdout=out)
+    assert "relayed 2 events; 2 still pending" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_prune_deletes_only_old_done_events():
+    now = timezone.now()
+    _events(2, processed_at=now - timedelta(hours=48))
+    recent = _events(1, processed_at=now - timedelta(hours=1))
+    pending = _events(1, created_at=now - timedelta(hours=48))
+    assert outbox.outbox_prune(older_than_hours=24) == 2
+    assert set(OutboxEvent.objects.values_list("pk", flat=True)) == {
+        recent[0].pk,
+        pending[0].pk,
+    }
+
+
+@pytest.mark.django_db
+def test_event_and_its_effect_commit_together(alice, bob):
+    """The drain marks events done in the transaction that writes the notifications."""
+    services.message_send(sender=alice, receiver=bob, content="x")
+    from tasks.notifications import _handle
+
+    def handle_then_crash(batch):
+        _handle(batch)
+        raise RuntimeError("crash after the insert, before the commit")
+
+    with pytest.raises(RuntimeError):
+        outbox.outbox_drain(
+            task="notification_create_for_messages", first_id=None, handler=handle_then_crash
+        )
+    assert not Notification.objects.exists()
+    assert OutboxEvent.objects.filter(processed_at__isnull=True).count() == 1
+    outbox.outbox_drain(task="notification_create_for_messages", first_id=None, handler=_handle)
+    assert Notification.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_relay_backs_off_exponentially_per_event():
+    now = timezone.now()
+    old = now - timedelta(hours=1)
+    once = _events(1, created_at=old, attempts=1, last_sent_at=now - timedelta(seconds=90))
+    due = _events(1, created_at=old, attempts=1, last_sent_at=now - timedelta(seconds=130))
+    with mock.patch("celery_app.app.send_task") as send_task:
+        assert outbox.outbox_relay(grace_seconds=60) == 1  # the second wait is 2 x 60 s
+    assert [c.kwargs["task_id"] for c in send_task.call_args_list] == [str(due[0].pk)]
+    once[0].refresh_from_db()
+    assert once[0].attempts == 1
+
+
+@pytest.mark.django_db
+def test_a_running_purge_heartbeats_so_the_relay_leaves_it_alone(make_user):
+    user = make_user()
+    user.delete()
+    event = OutboxEvent.objects.get(task="user_data_purge")
+    OutboxEvent.objects.filter(pk=event.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    outbox.outbox_heartbeat(str(event.pk))  # what the purge task does after every batch
+    with mock.patch("celery_app.app.send_task") as send_task:
+        assert outbox.outbox_relay(grace_seconds=60) == 0
+    assert send_task.call_count == 0
