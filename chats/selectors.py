@@ -45,3 +45,8 @@ def conversation_participant_ids(*, user: User, conversation_id) -> list[int] | 
         return None
     ids = participant_ids(conversation_id=int(conversation_id))
     return ids if user.pk in ids else None
+
+
+def memberships() -> QuerySet:
+    """Every (conversation, participant) row, to build subqueries on."""
+    return Conversation.participants.through.objects.all()

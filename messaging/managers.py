@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Case, Exists, OuterRef, Q, Value, When
 
 from accounts.models import User
-from chats.selectors import conversation_ids_of
+from chats.selectors import conversation_ids_of, memberships
 
 # The fields a message list shows; `.only()` keeps the rows narrow.
 LIST_FIELDS = (
@@ -60,25 +60,58 @@ class MessageQuerySet(models.QuerySet):
         )
 
     def with_read_state(self, user: User) -> MessageQuerySet:
-        """Annotate `read` as seen by `user`: their own messages count as read."""
+        """Annotate `viewer_read`, the read state as `user` sees it: their own messages count
+        as read. (`Message.read` is the seed's name for the receiver's read state.)"""
         read_by_user = Exists(self._read_marks().filter(message_id=OuterRef("pk"), user_id=user.pk))
         return self.annotate(
-            read=Case(When(sender_id=user.pk, then=Value(True)), default=read_by_user)
+            viewer_read=Case(When(sender_id=user.pk, then=Value(True)), default=read_by_user)
         )
+
+    def unread_by_a_recipient(self) -> MessageQuerySet:
+        """Messages some recipient has not read: a direct message its receiver has not read,
+        a group message that at least one other participant has not read."""
+        reads = self._read_marks()
+        direct = Q(receiver_id__isnull=False) & ~Exists(
+            reads.filter(message_id=OuterRef("pk"), user_id=OuterRef("receiver_id"))
+        )
+        member_has_read = reads.filter(
+            message_id=OuterRef(OuterRef("pk")), user_id=OuterRef("user_id")
+        )
+        unread_member = (
+            memberships()
+            .filter(conversation_id=OuterRef("conversation_id"))
+            .exclude(user_id=OuterRef("sender_id"))
+            .filter(~Exists(member_has_read))
+        )
+        return self.filter(direct | (Q(conversation_id__isnull=False) & Exists(unread_member)))
 
     def for_list(self) -> MessageQuerySet:
         return self.select_related("sender", "receiver").only(*LIST_FIELDS)
 
 
 class UnreadMessagesManager(models.Manager.from_queryset(MessageQuerySet)):
-    """`Message.unread.unread_for_user(user)`: the messages `user` received and has not read."""
+    """`Message.unread`: unread messages only, whichever method is called.
+
+    `unread_for_user(user)` (also `for_user` and `received_by`) gives the messages `user`
+    received and has not read; every other query (`all()`, `filter()`, `count()`...) starts
+    from the messages some recipient has not read.
+    """
+
+    def get_queryset(self) -> MessageQuerySet:
+        return super().get_queryset().unread_by_a_recipient()
 
     def unread_for_user(self, user: User) -> MessageQuerySet:
-        queryset = self.get_queryset()
+        queryset = super().get_queryset()
         already_read = queryset._read_marks().filter(message_id=OuterRef("pk"), user_id=user.pk)
         return (
             queryset.received_by(user)
             .filter(~Exists(already_read))
-            .annotate(read=Value(False))
+            .annotate(viewer_read=Value(False))
             .for_list()
         )
+
+    def for_user(self, user: User) -> MessageQuerySet:
+        return self.unread_for_user(user)
+
+    def received_by(self, user: User) -> MessageQuerySet:
+        return self.unread_for_user(user)

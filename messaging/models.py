@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from messaging import cache
 from messaging.lookups import InSubquery
 from messaging.managers import MessageQuerySet, UnreadMessagesManager
 
@@ -72,12 +73,77 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"Message {self.pk} from {self.sender_id}"
 
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        self._save_receiver_read()  # the seed's `read` flag, when it was set (see below)
+
     @property
     def is_direct(self) -> bool:
         return self.receiver_id is not None
 
+    # --- The seed's read flag --------------------------------------------------------------
+    # Read state is per recipient (MessageRead rows); `read` is the receiver's read state of a
+    # direct message, as code written for the original project expects:
+    # `Message.objects.create(..., read=True)`, `message.read = True; message.save()`,
+    # `message.mark_as_read()`. A group message has no single receiver: its `read` is False
+    # unless set on this instance, and setting it marks nothing.
+
+    @property
+    def read(self) -> bool:
+        if "_receiver_read" not in self.__dict__:
+            self._receiver_read = bool(
+                self.pk
+                and self.receiver_id
+                and MessageRead.objects.filter(
+                    message_id=self.pk, user_id=self.receiver_id
+                ).exists()
+            )
+        return self._receiver_read
+
+    @read.setter
+    def read(self, value: bool) -> None:
+        self._receiver_read = bool(value)
+        self._receiver_read_changed = True
+
+    is_read = read
+
+    def mark_as_read(self) -> None:
+        """Mark this direct message read by its receiver (and its notification). Idempotent."""
+        self.read = True
+        self._save_receiver_read()
+
+    def _save_receiver_read(self) -> None:
+        if not self.__dict__.pop("_receiver_read_changed", False) or self.receiver_id is None:
+            return
+        if self._receiver_read:
+            MessageRead.objects.mark(message_id=self.pk, user_id=self.receiver_id)
+        else:
+            MessageRead.objects.unmark(message_id=self.pk, user_id=self.receiver_id)
+
 
 Message._meta.get_field("conversation").register_lookup(InSubquery)
+
+
+class ReadMarks(models.Manager):
+    """Writes of read state: a read mark and the notification's read flag change together."""
+
+    def mark(self, *, message_id: int, user_id: int) -> None:
+        now = timezone.now()
+        self.bulk_create(
+            [MessageRead(message_id=message_id, user_id=user_id, read_at=now)],
+            ignore_conflicts=True,
+        )
+        Notification.objects.filter(user_id=user_id, message_id=message_id, read=False).update(
+            read=True, read_at=now
+        )
+        cache.bump_users([user_id])
+
+    def unmark(self, *, message_id: int, user_id: int) -> None:
+        self.filter(message_id=message_id, user_id=user_id).delete()
+        Notification.objects.filter(user_id=user_id, message_id=message_id).update(
+            read=False, read_at=None
+        )
+        cache.bump_users([user_id])
 
 
 class MessageRead(models.Model):
@@ -86,6 +152,8 @@ class MessageRead(models.Model):
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reads")
     user = _user_fk("+", db_index=False)
     read_at = models.DateTimeField(default=timezone.now)
+
+    objects = ReadMarks()
 
     class Meta:
         constraints = [
@@ -117,15 +185,25 @@ class Notification(models.Model):
     def __str__(self) -> str:
         return f"Notification {self.pk} for {self.user_id}"
 
+    @property
+    def is_read(self) -> bool:
+        """The seed's name of `read`."""
+        return self.read
+
+    @is_read.setter
+    def is_read(self, value: bool) -> None:
+        self.read = value
+
 
 class MessageHistory(models.Model):
     """One earlier version of a message's content, numbered by `revision` (1 = the original)."""
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="history")
-    revision = models.PositiveIntegerField()
+    # Numbered when the edit is saved; left out (code written for the seed), the next number.
+    revision = models.PositiveIntegerField(blank=True)
     old_content = models.TextField()
     edited_by = _user_fk("+", null=True, db_index=False)
-    edited_at = models.DateTimeField()
+    edited_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["message", "revision"]
@@ -136,3 +214,11 @@ class MessageHistory(models.Model):
 
     def __str__(self) -> str:
         return f"Message {self.message_id} revision {self.revision}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.revision is None:
+            last = MessageHistory.objects.filter(message_id=self.message_id).aggregate(
+                last=models.Max("revision")
+            )["last"]
+            self.revision = (last or 0) + 1
+        super().save(*args, **kwargs)

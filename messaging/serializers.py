@@ -30,7 +30,7 @@ class MessageSerializer(serializers.ModelSerializer):
     receiver_username = serializers.CharField(
         source="receiver.username", read_only=True, allow_null=True, default=None
     )
-    read = serializers.BooleanField(read_only=True)
+    read = serializers.BooleanField(source="viewer_read", read_only=True)
 
     class Meta:
         model = Message

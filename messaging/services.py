@@ -121,27 +121,14 @@ def message_delete(*, message: Message) -> None:
 
 def message_mark_read(*, message: Message, user: User) -> None:
     """Mark a received message read for `user`, and its notification with it. Idempotent."""
-    now = timezone.now()
     with transaction.atomic():
-        MessageRead.objects.bulk_create(
-            [MessageRead(message=message, user=user, read_at=now)], ignore_conflicts=True
-        )
-        Notification.objects.filter(user=user, message=message, read=False).update(
-            read=True, read_at=now
-        )
-        cache.bump_users([user.pk])
+        MessageRead.objects.mark(message_id=message.pk, user_id=user.pk)
 
 
 def notification_mark_read(*, notification: Notification) -> None:
     """Mark a notification read, and the message it is about with it. Idempotent."""
-    now = timezone.now()
     with transaction.atomic():
-        Notification.objects.filter(pk=notification.pk, read=False).update(read=True, read_at=now)
-        MessageRead.objects.bulk_create(
-            [MessageRead(message_id=notification.message_id, user_id=notification.user_id)],
-            ignore_conflicts=True,
-        )
-        cache.bump_users([notification.user_id])
+        MessageRead.objects.mark(message_id=notification.message_id, user_id=notification.user_id)
 
 
 # --- Events recorded by the signal receivers (messaging/signals.py) -------------------------
@@ -152,12 +139,13 @@ def notifications_schedule(*, message: Message) -> OutboxEvent:
     return outbox_enqueue(task=NOTIFY_TASK, payload={"message_id": message.pk})
 
 
-def _current_for_edit(message: Message) -> tuple[str, int, Any] | None:
-    """The stored content, edit count and edit time, under the row lock when in a transaction."""
+def _current_for_edit(message: Message) -> tuple[str, int, Any, int | None] | None:
+    """The stored content, edit count, edit time and editor, under the row lock when in a
+    transaction."""
     current = Message.objects.filter(pk=message.pk)
     if connection.in_atomic_block:
         current = current.select_for_update()
-    return current.values_list("content", "edit_count", "edited_at").first()
+    return current.values_list("content", "edit_count", "edited_at", "edited_by_id").first()
 
 
 def message_edit_capture(*, message: Message, update_fields: Iterable[str] | None) -> None:
@@ -174,14 +162,19 @@ def message_edit_capture(*, message: Message, update_fields: Iterable[str] | Non
     row = _current_for_edit(message)
     if row is None or row[0] == message.content:
         return
-    old_content, edit_count, last_edited_at = row
+    old_content, edit_count, last_edited_at, last_editor_id = row
     message.edit_count = edit_count + 1
     message.edited = True
     if message.edited_at is None or message.edited_at == last_edited_at:
         message.edited_at = timezone.now()  # an edit from the admin or the shell
+        if message.edited_by_id is None or message.edited_by_id == last_editor_id:
+            message.edited_by_id = message.sender_id  # only the sender edits, unless told
     if update_fields is not None:  # a partial save would not write the fields set above
         Message.objects.filter(pk=message.pk).update(
-            edit_count=message.edit_count, edited=True, edited_at=message.edited_at
+            edit_count=message.edit_count,
+            edited=True,
+            edited_at=message.edited_at,
+            edited_by_id=message.edited_by_id,
         )
     payload = {
         "message_id": message.pk,
@@ -297,7 +290,9 @@ def _purge_batches(queryset, delete, *, batch_size: int, on_batch: Callable[[int
                 return
             delete(queryset.model, ids)
         on_batch(len(ids))
-        if settings.PURGE_BATCH_PAUSE_SECONDS:
+        # The pause lets other writers in between transactions; inside an outer transaction
+        # (the inline mode) there is nobody to let in.
+        if settings.PURGE_BATCH_PAUSE_SECONDS and not connection.in_atomic_block:
             time.sleep(settings.PURGE_BATCH_PAUSE_SECONDS)
 
 
@@ -309,8 +304,9 @@ def user_data_purge(
     Removes the messages the user sent (direct and group), the direct messages they received,
     with those messages' notifications, read marks and histories; the user's own notifications
     and read marks; and their conversation memberships. Replies by others under a removed
-    message stay and lose only their parent link. Idempotent and resumable: a second run, or a
-    run after a crash, removes what is left.
+    message stay and lose only their parent link; messages and history rows the user edited but
+    others sent lose their editor. Idempotent and resumable: a second run, or a run after a
+    crash, removes what is left.
     """
     if User.objects.filter(pk=user_id).exists():
         return {"done": 0, "total": 0}  # the account exists again? never touch a live user
@@ -334,6 +330,9 @@ def user_data_purge(
             queryset, delete, batch_size=batch_size or settings.PURGE_BATCH_SIZE, on_batch=on_batch
         )
     with transaction.atomic():
+        # Messages and history rows it edited but did not send stay, without an editor.
+        Message.objects.filter(edited_by_id=user_id).update(edited_by=None)
+        MessageHistory.objects.filter(edited_by_id=user_id).update(edited_by=None)
         membership_remove_all(user_id=user_id)
         cache.bump_all()
     return counter

@@ -134,7 +134,7 @@ class MessageViewSet(
 
     @staticmethod
     def _created(message: Message) -> Response:
-        message.read = True  # the sender's own message
+        message.viewer_read = True  # the sender's own message
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
 
@@ -188,5 +188,5 @@ class ConversationMessagesView(generics.GenericAPIView):
             participant_ids=participant_ids,
             **serializer.validated_data,
         )
-        message.read = True  # the sender's own message
+        message.viewer_read = True  # the sender's own message
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)

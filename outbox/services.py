@@ -31,10 +31,27 @@ logger = logging.getLogger(__name__)
 def outbox_enqueue(*, task: str, payload: dict[str, Any], key: str = "") -> OutboxEvent:
     """Record an event for the Celery task named `task` in the current transaction, and
     publish it once the transaction commits. The task receives `event_id` and reads the payload.
+
+    In the inline mode (CELERY_TASK_ALWAYS_EAGER, for tests written against the original
+    project) the task runs at once instead, in this transaction, and nothing is published.
     """
     event = OutboxEvent.objects.create(task=task, payload=payload, key=key)
-    transaction.on_commit(lambda: _publish_after_commit(event))
+    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
+        _handle_inline(event)
+    else:
+        transaction.on_commit(lambda: _publish_after_commit(event))
     return event
+
+
+def _handle_inline(event: OutboxEvent) -> None:
+    """Run the event's task here, in the caller's transaction (Celery's eager `apply`)."""
+    from celery_app import app
+
+    if event.task not in app.tasks:
+        app.loader.import_default_modules()  # the task modules listed in celery_app.py
+    app.tasks[event.task].apply(
+        kwargs={"event_id": event.task_id}, task_id=event.task_id, throw=True
+    )
 
 
 # The request does not wait for the broker: after commit, the publish is handed to one thread

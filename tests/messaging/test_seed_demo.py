@@ -5,11 +5,12 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
 from chats.models import Conversation
-from messaging.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERNAMES
+from messaging.management.commands.seed_demo import DEMO_ADMIN, DEMO_PASSWORD, DEMO_USERNAMES
 from messaging.models import Message, MessageRead
 from outbox.models import OutboxEvent
 
@@ -58,11 +59,23 @@ def test_seed_demo_creates_users_conversations_and_messages(anon):
     logins = out[out.index("Demo logins") :]
     assert all(username in logins for username in DEMO_USERNAMES)
 
-    # The printed login works against the API.
-    response = anon.post(
-        reverse("token"), {"username": DEMO_USERNAMES[0], "password": DEMO_PASSWORD}, format="json"
+    assert DEMO_ADMIN in logins
+
+    # The printed logins work against the API, and the admin's in the admin.
+    for username in (DEMO_USERNAMES[0], DEMO_ADMIN):
+        response = anon.post(
+            reverse("token"), {"username": username, "password": DEMO_PASSWORD}, format="json"
+        )
+        assert response.status_code == 200
+    browser = Client()
+    response = browser.post(
+        reverse("admin:login"),
+        {"username": DEMO_ADMIN, "password": DEMO_PASSWORD, "next": reverse("admin:index")},
+        follow=True,
     )
     assert response.status_code == 200
+    assert response.context["user"].is_staff
+    assert browser.get(reverse("admin:index")).status_code == 200
 
 
 def test_seed_demo_twice_adds_nothing(db):

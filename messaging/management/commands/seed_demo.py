@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 DEMO_PASSWORD = "demo-messaging-pass-2025"  # noqa: S105 - printed on purpose, demo accounts only
 DEMO_USERNAMES = ("demo_alice", "demo_bob", "demo_carol", "demo_dave", "demo_erin")
+# A staff superuser with the same password, for the admin (/admin/) and the staff task API.
+DEMO_ADMIN = "demo_admin"
 # Conversations by index into DEMO_USERNAMES; the first one starts each.
 DEMO_CONVERSATIONS = ((0, 1, 2, 3, 4), (0, 1, 2), (3, 4, 1))
 
@@ -126,7 +128,14 @@ class Command(BaseCommand):
                 )
                 created += 1
             users.append(user)
-        self.stdout.write(f"Demo users: {created} created, {len(users) - created} already there.")
+        if not User.objects.filter(username=DEMO_ADMIN).exists():
+            User.objects.create_superuser(
+                username=DEMO_ADMIN, email=f"{DEMO_ADMIN}@example.com", password=DEMO_PASSWORD
+            )
+            created += 1
+        self.stdout.write(
+            f"Demo users: {created} created, {len(users) + 1 - created} already there."
+        )
         return users
 
     def _conversations(self, users: list[User]) -> list[Conversation]:
@@ -170,7 +179,8 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS("Demo logins (password for all):"))
         for username in DEMO_USERNAMES:
-            self.stdout.write(f"  {username:<12} {DEMO_PASSWORD}")
+            self.stdout.write(f"  {username:<12} {DEMO_PASSWORD}   API")
+        self.stdout.write(f"  {DEMO_ADMIN:<12} {DEMO_PASSWORD}   API, admin and staff task API")
         self.stdout.write(
             "Get a token: curl -s -X POST http://127.0.0.1:8000/api/auth/token/ "
             '-H "Content-Type: application/json" '
