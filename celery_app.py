@@ -1,6 +1,6 @@
 """The Celery app: configured from Django settings (CELERY_ namespace), JSON only.
 
-Task modules are listed explicitly in `include`; tests/test_tasks_registry.py asserts the names.
+Task modules are listed explicitly in `include`; tests/tasks/test_registry.py asserts the names.
 Start a worker with `celery -A celery_app worker -l info`.
 """
 
@@ -20,3 +20,5 @@ app = Celery(
     ],
 )
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Each time a worker (re)connects to the broker it relays the outbox (tasks/worker.py).
+app.steps["consumer"].add("tasks.worker:RelayOnConnect")

@@ -364,3 +364,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# An event resent this many times by the relay and still not done is dead: the relay leaves it
+# and monitoring shows it (manage.py outbox_relay --retry-dead sends it again).
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 10)
+# The worker's consumer reconnects to a lost broker every second (Celery's waits up to 30 s).
+CELERY_WORKER_CONSUMER = "tasks.worker:Consumer"

@@ -102,6 +102,14 @@ class TaskStatsWorkersSerializer(serializers.Serializer):
     error = serializers.CharField(required=False)
 
 
+class TaskStatsOutboxSerializer(serializers.Serializer):
+    pending = serializers.IntegerField(help_text="Events not done yet, dead ones included.")
+    dead = serializers.IntegerField(
+        help_text="Events the relay gave up on after OUTBOX_MAX_ATTEMPTS resends "
+        "(`manage.py outbox_relay --retry-dead` sends them again)."
+    )
+
+
 class TaskStatsSerializer(serializers.Serializer):
     window_seconds = serializers.IntegerField()
     since = serializers.DateTimeField()
@@ -113,3 +121,4 @@ class TaskStatsSerializer(serializers.Serializer):
     failure_rate = serializers.FloatField(allow_null=True)
     broker = TaskStatsBrokerSerializer()
     workers = TaskStatsWorkersSerializer()
+    outbox = TaskStatsOutboxSerializer()

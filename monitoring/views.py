@@ -28,6 +28,7 @@ from monitoring.serializers import (
     TaskResultSerializer,
     TaskStatsSerializer,
 )
+from outbox.selectors import outbox_dead_count, outbox_pending_count
 
 DEFAULT_WINDOW = timedelta(hours=1)
 MAX_WINDOW = timedelta(days=7)
@@ -119,6 +120,7 @@ class TaskResultViewSet(viewsets.ReadOnlyModelViewSet):
         body["workers"] = {"answering": workers or []}
         if workers_error:
             body["workers"]["error"] = workers_error
+        body["outbox"] = {"pending": outbox_pending_count(), "dead": outbox_dead_count()}
         return Response(TaskStatsSerializer(body).data)
 
 
@@ -131,7 +133,14 @@ class HealthView(APIView):
     @extend_schema(
         responses={
             200: inline_serializer(
-                "Health", {"status": serializers.CharField(), "checks": serializers.DictField()}
+                "Health",
+                {
+                    "status": serializers.CharField(help_text="`ok` or `degraded`"),
+                    "degraded": serializers.ListField(
+                        child=serializers.CharField(), required=False
+                    ),
+                    "checks": serializers.DictField(),
+                },
             ),
             503: inline_serializer(
                 "HealthFailing",
@@ -144,9 +153,15 @@ class HealthView(APIView):
         }
     )
     def get(self, request):
+        """200 `ok`; 200 `degraded` when work is stuck (dead outbox events) but every
+        dependency answers; 503 `failing` naming the dependencies that do not."""
         checks = health.run_checks()
         failing = [name for name, result in checks.items() if not result["ok"]]
-        body = {"status": "ok" if not failing else "failing", "checks": checks}
+        degraded = [name for name, result in checks.items() if result.get("degraded")]
+        status = "failing" if failing else "degraded" if degraded else "ok"
+        body = {"status": status, "checks": checks}
         if failing:
             body["failing"] = failing
+        if degraded:
+            body["degraded"] = degraded
         return Response(body, status=503 if failing else 200)

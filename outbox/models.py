@@ -1,7 +1,9 @@
 """The transactional outbox: events written in the same transaction as the change they describe."""
 
 import uuid
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -19,9 +21,16 @@ class OutboxEvent(models.Model):
     # A lookup handle, e.g. "user:42" for the purge of that account.
     key = models.CharField(max_length=64, blank=True, default="", db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When the relay may send it (again): the grace period after creation, at once after a
+    # failed publish, then backing off after each resend (outbox/services.py).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_sent_at = models.DateTimeField(null=True, blank=True)
+    # How often the relay has resent it; at OUTBOX_MAX_ATTEMPTS the event is dead.
     attempts = models.PositiveIntegerField(default=0)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Set when it was resent OUTBOX_MAX_ATTEMPTS times and never done: the relay leaves it,
+    # the admin, /api/tasks/stats/ and /api/health/ show it, `outbox_relay --retry-dead` revives it.
+    dead_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at"]
@@ -32,9 +41,14 @@ class OutboxEvent(models.Model):
                 name="outbox_pending",
             ),
             models.Index(
-                fields=["created_at"],
-                condition=Q(processed_at__isnull=True),
-                name="outbox_pending_age",
+                fields=["next_attempt_at"],
+                condition=Q(processed_at__isnull=True, dead_at__isnull=True),
+                name="outbox_due",
+            ),
+            models.Index(
+                fields=["dead_at"],
+                condition=Q(processed_at__isnull=True, dead_at__isnull=False),
+                name="outbox_dead",
             ),
             models.Index(
                 fields=["processed_at"],
@@ -45,6 +59,12 @@ class OutboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task} {self.id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.next_attempt_at is None:  # due for the relay once the grace period is over
+            grace = timedelta(seconds=settings.OUTBOX_RELAY_GRACE_SECONDS)
+            self.next_attempt_at = self.created_at + grace
+        super().save(*args, **kwargs)
 
     @property
     def task_id(self) -> str:

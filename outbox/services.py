@@ -19,8 +19,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from outbox.models import OutboxEvent
@@ -74,9 +74,16 @@ def _publisher_executor() -> ThreadPoolExecutor:
 
 def _publish_after_commit(event: OutboxEvent) -> None:
     if settings.OUTBOX_PUBLISH_IN_BACKGROUND:
-        _publisher_executor().submit(outbox_publish, event)
+        _publisher_executor().submit(_publish_in_background, event)
     else:
         outbox_publish(event)
+
+
+def _publish_in_background(event: OutboxEvent) -> None:
+    try:
+        outbox_publish(event)
+    finally:
+        connection.close()  # a failed publish wrote to the database; keep no connection open
 
 
 def outbox_flush(timeout: float = 10.0) -> None:
@@ -85,8 +92,9 @@ def outbox_flush(timeout: float = 10.0) -> None:
         _publisher.submit(lambda: None).result(timeout=timeout)
 
 
-def outbox_publish(event: OutboxEvent) -> bool:
-    """Send the event's task to the broker. Never raises: a failure leaves it for the relay."""
+def outbox_publish(event: OutboxEvent, *, mark_due: bool = True) -> bool:
+    """Send the event's task to the broker. Never raises: a failure leaves it for the relay,
+    due at once (`mark_due`; the relay keeps its own books instead)."""
     from celery_app import app
 
     try:
@@ -98,8 +106,24 @@ def outbox_publish(event: OutboxEvent) -> bool:
         )
     except Exception as exc:  # the broker is unreachable: the relay sends it later
         logger.warning("outbox: could not publish %s (%s); the relay will resend it", event, exc)
+        if mark_due:
+            _due_now([event.pk])
         return False
     return True
+
+
+def _due_now(event_ids: list) -> None:
+    """Make events due for the relay at once: their publish failed, so no worker has them.
+
+    A worker that (re)connects to the broker runs the relay (tasks/worker.py), so they are
+    delivered within seconds of the broker's return instead of after the grace period.
+    """
+    try:
+        OutboxEvent.objects.filter(pk__in=event_ids, processed_at__isnull=True).update(
+            next_attempt_at=timezone.now()
+        )
+    except Exception as exc:  # never raise from a publish; the grace period still applies
+        logger.warning("outbox: could not mark %d events due (%s)", len(event_ids), exc)
 
 
 def outbox_drain(
@@ -112,23 +136,35 @@ def outbox_drain(
     """Process up to `batch_size` pending events of `task` in one transaction; return how many.
 
     The event named by `first_id` is taken first; the rest are the oldest pending ones that no
-    other worker holds (`SELECT ... FOR UPDATE SKIP LOCKED` where the database has it). Batching
-    is what lets one worker keep up with a burst: many events, one insert, one commit.
+    other worker holds (`SELECT ... FOR UPDATE SKIP LOCKED` where the database has it) and that
+    are not dead. Batching is what lets one worker keep up with a burst: many events, one insert,
+    one commit. If the batch fails, the named event is tried alone, so that one bad event cannot
+    hold back the others (it fails on its own, and dies after OUTBOX_MAX_ATTEMPTS).
     """
     batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
+    try:
+        return _drain_batch(task, first_id, handler, batch_size)
+    except Exception:
+        if batch_size == 1 or not first_id:
+            raise
+        logger.warning("outbox: a batch of %s failed; trying event %s alone", task, first_id)
+        return _drain_batch(task, first_id, handler, 1)
+
+
+def _drain_batch(task: str, first_id: str | None, handler, batch_size: int) -> int:
     with transaction.atomic():
         pending = OutboxEvent.objects.select_for_update(skip_locked=True).filter(
             task=task, processed_at__isnull=True
         )
         events = list(pending.filter(pk=first_id)) if first_id else []
         if len(events) < batch_size:
-            others = pending.exclude(pk__in=[e.pk for e in events]).order_by("created_at")
-            events += list(others[: batch_size - len(events)])
+            others = pending.filter(dead_at__isnull=True).exclude(pk__in=[e.pk for e in events])
+            events += list(others.order_by("created_at")[: batch_size - len(events)])
         if not events:
             return 0
         handler(events)
         OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(
-            processed_at=timezone.now()
+            processed_at=timezone.now(), dead_at=None
         )
     return len(events)
 
@@ -141,36 +177,83 @@ def outbox_mark_processed(event_ids: Iterable[str]) -> None:
 
 def outbox_heartbeat(event_id: str) -> None:
     """A long task (the purge) says it is still working, so the relay does not resend it."""
-    OutboxEvent.objects.filter(pk=event_id).update(last_sent_at=timezone.now())
+    now = timezone.now()
+    OutboxEvent.objects.filter(pk=event_id).update(last_sent_at=now, next_attempt_at=now + _grace())
 
 
-def _due(event: OutboxEvent, *, now, grace: int) -> bool:
-    # Wait grace, 2 x grace, 4 x grace, ... between resends: a slow worker is not flooded.
-    last = event.last_sent_at or event.created_at
-    return now - last >= timedelta(seconds=grace * 2 ** min(event.attempts, 6))
+def _grace(seconds: int | None = None) -> timedelta:
+    return timedelta(seconds=settings.OUTBOX_RELAY_GRACE_SECONDS if seconds is None else seconds)
+
+
+def _next_attempt(now, grace: timedelta) -> Case:
+    """After the n-th resend wait grace x 2^n (at most x 64): a slow worker is not flooded.
+
+    Decided per row in the one UPDATE that records the resends."""
+    steps = [When(attempts=n, then=Value(now + grace * 2 ** (n + 1))) for n in range(6)]
+    return Case(*steps, default=Value(now + grace * 64))
+
+
+def _claim_due(*, now, grace: timedelta, limit: int) -> tuple[list[OutboxEvent], int]:
+    """Take the due events (at most `limit`, earliest due first) and record their resend in one
+    UPDATE, before publishing, so that two relays running at once never take the same event.
+    Events resent OUTBOX_MAX_ATTEMPTS times already become dead instead."""
+    with transaction.atomic():
+        due = list(
+            OutboxEvent.objects.select_for_update(skip_locked=True)
+            .filter(processed_at__isnull=True, dead_at__isnull=True, next_attempt_at__lte=now)
+            .order_by("next_attempt_at")
+            .only("id", "task", "attempts")[:limit]
+        )
+        dying = [e.pk for e in due if e.attempts >= settings.OUTBOX_MAX_ATTEMPTS]
+        live = [e for e in due if e.attempts < settings.OUTBOX_MAX_ATTEMPTS]
+        if dying:
+            OutboxEvent.objects.filter(pk__in=dying).update(dead_at=now)
+            logger.error(
+                "outbox: %d events failed %d times and are dead",
+                len(dying),
+                settings.OUTBOX_MAX_ATTEMPTS,
+            )
+        OutboxEvent.objects.filter(pk__in=[e.pk for e in live]).update(
+            attempts=F("attempts") + 1, last_sent_at=now, next_attempt_at=_next_attempt(now, grace)
+        )
+    return live, len(dying)
 
 
 def outbox_relay(*, grace_seconds: int | None = None, limit: int = 1_000) -> int:
-    """Publish again the events still pending after the grace period; return how many were sent."""
-    grace = settings.OUTBOX_RELAY_GRACE_SECONDS if grace_seconds is None else grace_seconds
-    now = timezone.now()
-    cutoff = now - timedelta(seconds=grace)
-    stale = (
-        OutboxEvent.objects.filter(processed_at__isnull=True, created_at__lte=cutoff)
-        .filter(Q(last_sent_at__isnull=True) | Q(last_sent_at__lte=cutoff))
-        .order_by("created_at")[:limit]
+    """Publish again the due pending events; return how many were sent.
+
+    Due: never published successfully (at once), or not done `grace` after the last send (a
+    worker died with it), backing off after each resend. If the broker is down, the first failed
+    publish stops the run and the events not sent stay due.
+    """
+    grace = _grace(grace_seconds)
+    events, _ = _claim_due(now=timezone.now(), grace=grace, limit=limit)
+    for sent, event in enumerate(events):
+        if not outbox_publish(event, mark_due=False):
+            _unclaim([e.pk for e in events[sent:]])
+            return sent
+    if events:
+        logger.info("outbox: relayed %d pending events", len(events))
+    return len(events)
+
+
+def _unclaim(event_ids: list) -> None:
+    """The broker is down: these claimed events were not sent; due at once, attempt not spent."""
+    OutboxEvent.objects.filter(pk__in=event_ids).update(
+        attempts=F("attempts") - 1, next_attempt_at=timezone.now()
     )
-    sent = 0
-    for event in (e for e in stale if _due(e, now=now, grace=grace)):
-        if not outbox_publish(event):
-            break  # the broker is still down; try again on the next run
-        OutboxEvent.objects.filter(pk=event.pk).update(
-            last_sent_at=timezone.now(), attempts=F("attempts") + 1
-        )
-        sent += 1
-    if sent:
-        logger.info("outbox: relayed %d pending events", sent)
-    return sent
+
+
+def outbox_retry_dead(*, limit: int = 10_000) -> int:
+    """Give dead events a fresh start (after their cause is fixed): due now, attempts 0."""
+    ids = list(
+        OutboxEvent.objects.filter(processed_at__isnull=True, dead_at__isnull=False).values_list(
+            "pk", flat=True
+        )[:limit]
+    )
+    return OutboxEvent.objects.filter(pk__in=ids).update(
+        dead_at=None, attempts=0, next_attempt_at=timezone.now()
+    )
 
 
 def outbox_prune(*, older_than_hours: int | None = None) -> int:

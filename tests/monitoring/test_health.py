@@ -1,4 +1,5 @@
-"""GET /api/health/: database, cache, broker and worker, each bounded; 503 names what fails."""
+"""GET /api/health/: database, cache, broker, worker and outbox, each bounded; 503 names what
+fails, `degraded` (200) says work is stuck."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from testkit import client_for, free_port, use_broker
 
 pytestmark = pytest.mark.django_db
 
-ALL_CHECKS = {"database", "cache", "broker", "worker"}
+ALL_CHECKS = {"database", "cache", "broker", "worker", "outbox"}
 
 
 @pytest.fixture
@@ -85,3 +86,27 @@ def test_task_stats_answer_within_a_second_without_broker_or_worker(make_user, s
     assert body["workers"] == {"answering": [], "error": body["workers"]["error"]}
     assert body["workers"]["error"]
     assert elapsed < 1.0
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_dead_outbox_events_make_it_degraded_not_failing(celery_worker_process, anon, make_user):
+    from django.utils import timezone
+
+    from outbox.models import OutboxEvent
+
+    OutboxEvent.objects.create(
+        task="notification_create_for_messages",
+        payload={"message_id": 0},
+        attempts=10,
+        dead_at=timezone.now(),
+    )
+    response = anon.get(reverse("health"))
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["degraded"] == ["outbox"]
+    assert "1 outbox events are dead" in body["checks"]["outbox"]["error"]
+    stats = client_for(make_user(is_staff=True)).get(reverse("task-stats")).json()
+    assert stats["outbox"] == {"pending": 1, "dead": 1}
+    OutboxEvent.objects.all().delete()  # nothing left for the worker-quiet check

@@ -163,16 +163,108 @@ def test_event_and_its_effect_commit_together(alice, bob):
 
 
 @pytest.mark.django_db
-def test_relay_backs_off_exponentially_per_event():
+def test_relay_backs_off_exponentially_per_event_in_one_update(django_assert_num_queries):
     now = timezone.now()
-    old = now - timedelta(hours=1)
-    once = _events(1, created_at=old, attempts=1, last_sent_at=now - timedelta(seconds=90))
-    due = _events(1, created_at=old, attempts=1, last_sent_at=now - timedelta(seconds=130))
+    events = [
+        _events(1, next_attempt_at=now - timedelta(seconds=1), attempts=n)[0] for n in range(8)
+    ]
+    # One SELECT and one UPDATE (in a savepoint here), whatever the number of events.
+    with mock.patch("celery_app.app.send_task"), django_assert_num_queries(4):
+        assert outbox.outbox_relay(grace_seconds=60) == 8
+    for n, event in enumerate(events):
+        event.refresh_from_db()
+        assert event.attempts == n + 1
+        wait = (event.next_attempt_at - event.last_sent_at).total_seconds()
+        assert wait == 60 * 2 ** min(n + 1, 6)
+
+
+@pytest.mark.django_db
+def test_backed_off_events_do_not_hide_newer_due_ones_behind_the_limit():
+    """The relay's backoff is decided in SQL before its LIMIT: 50 old events that keep failing
+    (next attempt in an hour) never take the places of a newer event that is due."""
+    now = timezone.now()
+    _events(
+        50, created_at=now - timedelta(days=1), attempts=5, next_attempt_at=now + timedelta(hours=1)
+    )
+    due = _events(1, created_at=now - timedelta(minutes=5))
     with mock.patch("celery_app.app.send_task") as send_task:
-        assert outbox.outbox_relay(grace_seconds=60) == 1  # the second wait is 2 x 60 s
+        assert outbox.outbox_relay(limit=10) == 1
     assert [c.kwargs["task_id"] for c in send_task.call_args_list] == [str(due[0].pk)]
-    once[0].refresh_from_db()
-    assert once[0].attempts == 1
+
+
+@pytest.mark.django_db
+def test_two_relays_at_once_never_take_the_same_event():
+    _events(3, created_at=timezone.now() - timedelta(minutes=5))
+    first, _ = outbox._claim_due(now=timezone.now(), grace=timedelta(seconds=60), limit=10)
+    second, _ = outbox._claim_due(now=timezone.now(), grace=timedelta(seconds=60), limit=10)
+    assert len(first) == 3 and second == []
+
+
+@pytest.mark.django_db
+def test_a_failed_publish_makes_the_event_due_at_once(settings):
+    settings.OUTBOX_PUBLISH_IN_BACKGROUND = False
+    (event,) = _events(1)
+    assert event.next_attempt_at > timezone.now()  # due after the grace period
+    with mock.patch("celery_app.app.send_task", side_effect=OSError("broker down")):
+        assert outbox.outbox_publish(event) is False
+    event.refresh_from_db()
+    assert event.next_attempt_at <= timezone.now() and event.attempts == 0
+    with mock.patch("celery_app.app.send_task") as send_task:
+        assert outbox.outbox_relay() == 1
+    assert send_task.call_args.kwargs["task_id"] == str(event.pk)
+
+
+@pytest.mark.django_db
+def test_an_event_resent_too_often_dies_and_can_be_revived(settings):
+    from io import StringIO
+
+    from outbox.selectors import outbox_dead_count
+
+    settings.OUTBOX_MAX_ATTEMPTS = 3
+    now = timezone.now()
+    (tired,) = _events(1, attempts=3, next_attempt_at=now - timedelta(seconds=1))
+    (fresh,) = _events(1, attempts=2, next_attempt_at=now - timedelta(seconds=1))
+    with mock.patch("celery_app.app.send_task") as send_task:
+        assert outbox.outbox_relay() == 1
+    assert [c.kwargs["task_id"] for c in send_task.call_args_list] == [str(fresh.pk)]
+    tired.refresh_from_db()
+    assert tired.dead_at is not None and tired.processed_at is None
+    assert outbox_dead_count() == 1
+    with mock.patch("celery_app.app.send_task"):
+        assert outbox.outbox_relay(grace_seconds=0) == 0  # the relay leaves it alone
+    out = StringIO()
+    with mock.patch("celery_app.app.send_task") as send_task:
+        call_command("outbox_relay", "--retry-dead", stdout=out)
+    assert "revived 1 dead events" in out.getvalue()
+    assert str(tired.pk) in [c.kwargs["task_id"] for c in send_task.call_args_list]
+    tired.refresh_from_db()
+    assert tired.dead_at is None and tired.attempts == 1
+
+
+@pytest.mark.django_db
+def test_a_dead_event_is_left_out_of_other_batches_and_a_bad_event_cannot_block_a_batch():
+    poison, *others = _events(4)
+    OutboxEvent.objects.filter(pk=others[2].pk).update(dead_at=timezone.now())
+    handled: list[list[int]] = []
+
+    def handler(batch):
+        handled.append([e.payload["i"] for e in batch])
+        if any(e.pk == poison.pk for e in batch):
+            raise ValueError("this event always fails")
+
+    taken = outbox.outbox_drain(
+        task="notification_create_for_messages", first_id=str(others[0].pk), handler=handler
+    )
+    # The batch with the bad event failed; the named event was then done on its own.
+    assert taken == 1
+    assert handled == [[1, 0, 2], [1]]
+    assert set(
+        OutboxEvent.objects.filter(processed_at__isnull=True).values_list("pk", flat=True)
+    ) == {
+        poison.pk,
+        others[1].pk,
+        others[2].pk,
+    }
 
 
 @pytest.mark.django_db
