@@ -80,8 +80,9 @@ def test_broker_down_loses_nothing(make_user, tmp_path):
             back = time.monotonic()
             # 50 direct messages -> bob; 50 group messages -> bob and carol
             wait_until(
-                lambda: Notification.objects.count() == 150
-                and MessageHistory.objects.count() == 20,
+                lambda: (
+                    Notification.objects.count() == 150 and MessageHistory.objects.count() == 20
+                ),
                 timeout=60,
             )
             recovered = time.monotonic() - back
