@@ -7,7 +7,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from messaging.models import Message, MessageHistory, Notification
-from messaging_app.settings import filesystem_broker_options
+from messaging_app.settings.base import filesystem_broker_options
 from tasks.models import OutboxEvent
 from tests.conftest import client_for
 from tests.support import WorkerProcess, purge_broker, use_broker, wait_until

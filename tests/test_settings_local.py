@@ -1,0 +1,91 @@
+"""A checkout with no variable set: manage.py and the worker app just work.
+
+Each check runs in a fresh process with a clean environment (no DJANGO_* variable, VAR_DIR in
+tmp_path), as a newcomer's shell would be.
+"""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT
+
+
+def checkout_env(var_dir: Path) -> dict[str, str]:
+    """A newcomer's shell: no DJANGO_SETTINGS_MODULE, no key, no database, broker or cache URL."""
+    return {"PATH": "/usr/bin:/bin", "VAR_DIR": str(var_dir), "HOME": str(var_dir.parent)}
+
+
+def last_line(output: str) -> str:
+    """What the command printed last (`shell` first says how many objects it imported)."""
+    return output.strip().splitlines()[-1]
+
+
+def run(args: list[str], var_dir: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=checkout_env(var_dir),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (["check"], "System check identified no issues"),
+        (["shell", "-c", "print(1)"], "1"),
+        (["showmigrations", "messaging"], "0001_initial"),
+    ],
+)
+def test_manage_py_works_in_a_checkout_with_no_variable_set(tmp_path, command, expected):
+    result = run(["manage.py", *command], tmp_path / "var")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert expected in result.stdout
+
+
+def test_a_checkout_runs_the_local_settings_with_debug_on(tmp_path):
+    code = "from django.conf import settings; print(settings.SETTINGS_MODULE, settings.DEBUG)"
+    result = run(["manage.py", "shell", "-c", code], tmp_path / "var")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert last_line(result.stdout) == "messaging_app.settings.local True"
+
+
+def test_the_worker_app_loads_its_tasks_with_no_variable_set(tmp_path):
+    code = (
+        "import celery_app; celery_app.app.loader.import_default_modules(); "
+        "from django.conf import settings; "
+        "print(settings.SETTINGS_MODULE, sorted(celery_app.app.tasks))"
+    )
+    result = run(["-c", code], tmp_path / "var")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("messaging_app.settings.local ")
+    assert "user_data_purge" in result.stdout
+
+
+def test_the_development_key_is_made_once_private_and_kept(tmp_path):
+    var_dir = tmp_path / "var"  # does not exist yet: writing the key creates it
+    show_key = [
+        "manage.py",
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.SECRET_KEY)",
+    ]
+    first = run(show_key, var_dir)
+    assert first.returncode == 0, first.stderr[-3000:]
+    key_file = var_dir / "development-secret-key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = key_file.read_text().strip()
+    assert last_line(first.stdout) == key
+    assert len(key) >= 50
+
+    second = run(show_key, var_dir)
+    assert last_line(second.stdout) == key
+    assert [p.name for p in var_dir.iterdir()] == ["development-secret-key"]
