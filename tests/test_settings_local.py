@@ -1,4 +1,4 @@
-"""A checkout with no variable set: manage.py and the worker app just work.
+"""A checkout with no variable set: manage.py, the worker app and `manage.py test` just work.
 
 Each check runs in a fresh process with a clean environment (no DJANGO_* variable, VAR_DIR in
 tmp_path), as a newcomer's shell would be.
@@ -6,13 +6,16 @@ tmp_path), as a newcomer's shell would be.
 
 from __future__ import annotations
 
+import re
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from django.core.management.base import CommandError
 
+from messaging_app import test_runner
 from tests.support import ROOT
 
 
@@ -89,3 +92,49 @@ def test_the_development_key_is_made_once_private_and_kept(tmp_path):
     second = run(show_key, var_dir)
     assert last_line(second.stdout) == key
     assert [p.name for p in var_dir.iterdir()] == ["development-secret-key"]
+
+
+# --- manage.py test -------------------------------------------------------------------------
+
+
+def test_manage_py_test_runs_a_file_of_the_suite_and_reports_its_count(tmp_path):
+    result = run(["manage.py", "test", "tests/test_tasks_registry.py"], tmp_path / "var")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(r"\b4 passed\b", result.stdout), result.stdout[-3000:]
+
+
+def test_manage_py_test_exits_with_pytests_code(tmp_path):
+    args = ["manage.py", "test", "tests/test_tasks_registry.py", "-k", "no_test_has_this_name"]
+    result = run(args, tmp_path / "var")
+    assert result.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, result.stderr[-3000:]
+
+
+def test_manage_py_test_with_an_unknown_label_is_a_clear_error(tmp_path):
+    result = run(["manage.py", "test", "no_such_app"], tmp_path / "var")
+    assert result.returncode == 1
+    assert "No tests for 'no_such_app': there is no folder tests/no_such_app/" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_label_names_an_apps_test_folder_first_then_a_path(tmp_path, monkeypatch):
+    (tmp_path / "tests" / "chats").mkdir(parents=True)
+    monkeypatch.setattr(test_runner, "ROOT", tmp_path)
+    assert test_runner.pytest_target("chats") == str(tmp_path / "tests" / "chats")
+    monkeypatch.chdir(ROOT)
+    node = "tests/test_tasks_registry.py::test_task_names_are_registered"
+    assert test_runner.pytest_target(node) == str(ROOT / node)
+    with pytest.raises(CommandError, match="No tests for 'messages'"):
+        test_runner.pytest_target("messages")
+
+
+@pytest.mark.parametrize(
+    ("options", "arguments"),
+    [
+        ({}, []),
+        ({"verbosity": 0}, ["-q"]),
+        ({"verbosity": 2, "failfast": True}, ["-v", "-x"]),
+        ({"verbosity": 3, "keyword": "purge"}, ["-vv", "-k", "purge"]),
+    ],
+)
+def test_verbosity_failfast_and_k_reach_pytest(options, arguments):
+    assert test_runner.PytestRunner(**options).pytest_arguments([]) == arguments

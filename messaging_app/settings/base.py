@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# `manage.py test [app]` runs the pytest suite (on the test settings) for that app.
+TEST_RUNNER = "messaging_app.test_runner.PytestRunner"
 ROOT_URLCONF = "messaging_app.urls"
 WSGI_APPLICATION = "messaging_app.wsgi.application"
 ASGI_APPLICATION = "messaging_app.asgi.application"
