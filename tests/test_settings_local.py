@@ -1,7 +1,7 @@
 """A checkout with no variable set: manage.py, the worker app and `manage.py test` just work.
 
 Each check runs in a fresh process with a clean environment (no DJANGO_* variable, VAR_DIR in
-tmp_path), as a newcomer's shell would be.
+tmp_path), as a newcomer's shell would be. Also: the README lists every variable the settings read.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from django.core.management.base import CommandError
 
 from messaging_app import test_runner
 from tests.support import ROOT
+
+SETTINGS_DIR = ROOT / "messaging_app" / "settings"
 
 
 def checkout_env(var_dir: Path) -> dict[str, str]:
@@ -138,3 +140,32 @@ def test_a_label_names_an_apps_test_folder_first_then_a_path(tmp_path, monkeypat
 )
 def test_verbosity_failfast_and_k_reach_pytest(options, arguments):
     assert test_runner.PytestRunner(**options).pytest_arguments([]) == arguments
+
+
+# --- README ---------------------------------------------------------------------------------
+
+
+def variables_read_by_settings() -> dict[str, set[str]]:
+    """Each environment variable an `env(...)` call of a settings module reads, and where."""
+    read: dict[str, set[str]] = {}
+    for module in SETTINGS_DIR.glob("*.py"):
+        for name in re.findall(r"\benv(?:\.\w+)?\(\s*\"([A-Z][A-Z0-9_]*)\"", module.read_text()):
+            read.setdefault(name, set()).add(module.stem)
+    return read
+
+
+def readme_configuration_table() -> dict[str, str]:
+    """Each variable of README.md's configuration table, with its "read by" cell."""
+    section = (ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| `")]
+    return {name: row[2] for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]*)`", row[0])}
+
+
+def test_readme_lists_every_variable_the_settings_read_and_where():
+    read = variables_read_by_settings()
+    assert {"DATABASE_URL", "DJANGO_SECRET_KEY", "DJANGO_SECURE_HSTS_PRELOAD"} <= set(read)
+    documented = readme_configuration_table()
+    assert sorted(set(read) - set(documented)) == []
+    for name, modules in read.items():
+        for module in modules:
+            assert re.search(rf"\b{module}\b", documented[name]), (name, module)
