@@ -6,6 +6,7 @@ tmp_path), as a newcomer's shell would be. Also: the README lists every variable
 
 from __future__ import annotations
 
+import json
 import re
 import stat
 import subprocess
@@ -94,6 +95,55 @@ def test_the_development_key_is_made_once_private_and_kept(tmp_path):
     second = run(show_key, var_dir)
     assert last_line(second.stdout) == key
     assert [p.name for p in var_dir.iterdir()] == ["development-secret-key"]
+
+
+_SHOW_URLS = """
+import json
+import django
+django.setup()
+from django.conf import settings
+print(json.dumps([settings.CACHES["default"], settings.DATABASES["default"]["ENGINE"],
+                  getattr(settings, "CELERY_BROKER_TRANSPORT", None),
+                  settings.OUTBOX_RELAY_GRACE_SECONDS]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("variables", "cache", "transport", "grace"),
+    [
+        ({}, {"BACKEND": "locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 10_000}}, None, 60),
+        ({"CACHE_URL": "locmem://"}, {"BACKEND": "locmem.LocMemCache"}, None, 60),
+        (
+            {"CACHE_URL": "redis://127.0.0.1:6379/1"},
+            {
+                "BACKEND": "redis.RedisCache",
+                "LOCATION": "redis://127.0.0.1:6379/1",
+                "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            },
+            None,
+            60,
+        ),
+        ({"CELERY_BROKER_URL": "filesystem://"}, {}, "tasks.filesystem_transport:Transport", 15),
+    ],
+)
+def test_urls_from_the_environment_keep_their_meaning(tmp_path, variables, cache, transport, grace):
+    env = {**checkout_env(tmp_path), "DJANGO_SETTINGS_MODULE": "messaging_app.settings.local"}
+    result = subprocess.run(
+        [sys.executable, "-c", _SHOW_URLS],
+        cwd=ROOT,
+        env={**env, **variables},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    caches, engine, broker_transport, relay_grace = json.loads(last_line(result.stdout))
+    for key, value in cache.items():
+        expected = f"django.core.cache.backends.{value}" if key == "BACKEND" else value
+        assert caches[key] == expected, key
+    assert engine == "django.db.backends.sqlite3"
+    assert (broker_transport, relay_grace) == (transport, grace)
+    assert not (tmp_path / "broker").exists()  # created by the transport when used, not here
 
 
 # --- manage.py test -------------------------------------------------------------------------
