@@ -1,11 +1,12 @@
 # Two commands: `make run` starts the whole system, `make test` runs the whole suite.
-# Both create .venv and install requirements.txt first.
+# Both create .venv and install requirements.txt first. manage.py and the Celery worker use the
+# local (development) settings unless DJANGO_SETTINGS_MODULE names others; pytest the test ones.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-postgres lint format demo bench bench-smoke migrate clean
+.PHONY: run test test-postgres lint format demo superuser bench bench-smoke migrate clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,20 +15,22 @@ $(STAMP): requirements.txt
 	touch $(STAMP)
 
 migrate: $(STAMP)
-	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
+	$(PY) manage.py migrate --noinput
 
-run: $(STAMP)
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py migrate --noinput
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} ./bin/run
+run: migrate
+	./bin/run
+
+# The test settings even when the shell exports others (pytest-django prefers the variable).
+TEST_ENV := DJANGO_SETTINGS_MODULE=messaging_app.settings.test
 
 test: $(STAMP)
 	bin/ensure-services
-	$(PY) -m pytest
+	$(TEST_ENV) $(PY) -m pytest
 
 test-postgres: $(STAMP)
 	bin/ensure-services
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} \
-	TEST_DATABASE_NAME=$${TEST_DATABASE_NAME:-test_messaging} $(PY) -m pytest
+	TEST_DATABASE_NAME=$${TEST_DATABASE_NAME:-test_messaging} $(TEST_ENV) $(PY) -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -38,9 +41,12 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-demo: $(STAMP)
-	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
-	DJANGO_DEBUG=1 $(PY) manage.py seed_demo
+demo: migrate
+	$(PY) manage.py seed_demo
+
+# A login for the admin (asks for name, e-mail and password).
+superuser: migrate
+	$(PY) manage.py createsuperuser
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -8,7 +8,11 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messaging_app.settings")
+# The settings module this process was started with (None in a bare checkout), and the checkout's
+# default, local settings. Importing the Django project imports this module first, so
+# messaging_app/wsgi.py and asgi.py read STARTED_WITH_SETTINGS to choose production instead.
+STARTED_WITH_SETTINGS = os.environ.get("DJANGO_SETTINGS_MODULE")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messaging_app.settings.local")
 
 app = Celery(
     "messaging_app",

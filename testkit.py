@@ -68,13 +68,13 @@ def current_database_url() -> str:
 
 
 def worker_env(broker_url: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a process the tests start: the test settings, on this run's database,
+    broker, queue and cache."""
     env = dict(os.environ)
     env.update(
+        DJANGO_SETTINGS_MODULE="messaging_app.settings.test",
         DATABASE_URL=current_database_url(),
         CELERY_BROKER_URL=broker_url or settings.CELERY_BROKER_URL,
-        DJANGO_SECRET_KEY="test-worker-secret-key-" + "x" * 40,
-        DJANGO_DEBUG="0",
-        DJANGO_TESTING="1",
         VAR_DIR=str(settings.VAR_DIR),
         CELERY_TASK_DEFAULT_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
         PYTHONUNBUFFERED="1",

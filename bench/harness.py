@@ -348,8 +348,8 @@ def worker():
             concurrency=2,
             extra_args=["--include", "bench.tasks"],
             log_path=OUT_DIR / "worker.log",
-            # A production worker, not a test one: the project's own connection settings.
-            env={"DJANGO_TESTING": "0"},
+            # A production worker (the bench settings), not a test one.
+            env={"DJANGO_SETTINGS_MODULE": "bench.settings"},
         )
         try:
             _worker.wait_ready(timeout=60)

@@ -88,11 +88,11 @@ def _load() -> str:
 
 def _prepare_environment(broker_url: str) -> None:
     """Settings the in-process Django and every process the bench starts share."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    os.environ["DJANGO_DEBUG"] = "0"  # DEBUG would keep every query in memory
-    os.environ["DJANGO_TESTING"] = "0"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"  # production's, on plain HTTP
+    # What production settings require: a key of the run's own and the loopback host names
+    # (testserver: the sections that call the API in process).
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-" + os.urandom(24).hex())
-    os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "0"  # loopback plain HTTP
+    os.environ["DJANGO_ALLOWED_HOSTS"] = "127.0.0.1,localhost,testserver"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ["CELERY_BROKER_URL"] = broker_url
 

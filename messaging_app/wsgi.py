@@ -1,8 +1,12 @@
-"""WSGI entry point (gunicorn messaging_app.wsgi)."""
+"""WSGI entry point (gunicorn messaging_app.wsgi), on production settings by default."""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messaging_app.settings")
+from celery_app import STARTED_WITH_SETTINGS
+
+# Not setdefault: messaging_app/__init__.py has already imported celery_app, which defaults to
+# the local (development) settings. A server gets them only by asking for them.
+os.environ["DJANGO_SETTINGS_MODULE"] = STARTED_WITH_SETTINGS or "messaging_app.settings.production"
 application = get_wsgi_application()

@@ -4,7 +4,7 @@ Kombu's `_put` opens the message file under its final name and then writes it; a
 lists the folder in between moves away an empty file and loses the message (a JSONDecodeError in
 the worker log, seen in about one test run in five). Writing under a name consumers ignore and
 renaming it into place (atomic on one filesystem) closes that window. Selected by settings when
-CELERY_BROKER_URL is filesystem://.
+CELERY_BROKER_URL is filesystem://. The first channel opened creates the folders it uses.
 """
 
 import os
@@ -18,6 +18,13 @@ from kombu.utils.json import dumps
 
 
 class Channel(filesystem.Channel):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for folder in (self.data_folder_in, self.data_folder_out, self.control_folder):
+            os.makedirs(folder, exist_ok=True)
+        if self.store_processed:
+            os.makedirs(self.processed_folder, exist_ok=True)
+
     def _put(self, queue, payload, **kwargs):
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -14,6 +15,13 @@ from accounts.models import User
 from testkit import WorkerProcess, client_for, purge_broker, wait_until
 
 _counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Before the test database is set up: VAR_DIR, where the test SQLite file and the worker
+    logs are written, exists (the settings create no folder)."""
+    Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture(autouse=True)

@@ -511,7 +511,6 @@ print(json.dumps([client.post(sys.argv[2], {}, content_type="application/json").
 
 def _post_from_another_process(redis_url: str, ip: str, url: str, n: int) -> list[int]:
     env = worker_env(CACHE_URL=redis_url, THROTTLE_REGISTER="3/hour", THROTTLE_TOKEN="3/hour")
-    env["DJANGO_SETTINGS_MODULE"] = "messaging_app.settings"
     result = subprocess.run(
         [sys.executable, "-c", _OTHER_PROCESS, ip, url, str(n)],
         cwd=ROOT,

@@ -1,4 +1,8 @@
-"""Production settings, checked in fresh processes with a clean environment (no test defaults)."""
+"""Production settings, checked in fresh processes with a clean environment (no test defaults).
+
+Production is chosen explicitly: DJANGO_SETTINGS_MODULE=messaging_app.settings.production, or
+the WSGI/ASGI entry points, whose default it is.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,11 @@ from testkit import ROOT
 STRONG_KEY = secrets.token_urlsafe(50)
 HOST = "api.example.com"
 
+PRODUCTION = "messaging_app.settings.production"
+
 _SHOW = """
 import json
+import pytest  # what a process has imported must not weaken anything
 import django
 django.setup()
 from django.conf import settings
@@ -27,6 +34,8 @@ names = [
     "X_FRAME_OPTIONS", "ALLOWED_HOSTS",
 ]
 out = {name: getattr(settings, name) for name in names}
+out["SETTINGS_MODULE"] = settings.SETTINGS_MODULE
+out["PASSWORD_HASHER"] = settings.PASSWORD_HASHERS[0]
 out["SECURE_PROXY_SSL_HEADER"] = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
 factory = RequestFactory()
 out["secure_plain"] = factory.get("/").is_secure()
@@ -43,10 +52,14 @@ print(json.dumps(out))
 
 
 def clean_env(tmp_path, **extra: str) -> dict[str, str]:
-    """Only what a bare production host has: no DJANGO_TESTING, no pytest, no test database."""
+    """Only what a bare production host has: no test settings, no test database."""
     env = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path), "HOME": str(tmp_path)}
     env.update(extra)
     return env
+
+
+def production_env(tmp_path, **extra: str) -> dict[str, str]:
+    return clean_env(tmp_path, DJANGO_SETTINGS_MODULE=PRODUCTION, **extra)
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -56,39 +69,80 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def show(tmp_path, **extra: str) -> dict:
-    env = clean_env(tmp_path, DJANGO_SETTINGS_MODULE="messaging_app.settings", **extra)
-    result = run(["-c", _SHOW], env)
+    result = run(["-c", _SHOW], production_env(tmp_path, **extra))
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize(("secret", "debug"), [(None, None), ("", "0"), (None, "false")])
-def test_without_secret_key_and_debug_off_check_fails_fast_and_clearly(tmp_path, secret, debug):
-    extra = {}
+SECRET_KEY_MISSING = (
+    "django.core.exceptions.ImproperlyConfigured: DJANGO_SECRET_KEY must be set in production "
+    "(messaging_app.settings.production): export a long random key, e.g. from "
+    "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`. "
+    "For development in a checkout use messaging_app.settings.local, manage.py's default."
+)
+ALLOWED_HOSTS_MISSING = (
+    "django.core.exceptions.ImproperlyConfigured: DJANGO_ALLOWED_HOSTS must be set in production "
+    "(messaging_app.settings.production): the comma-separated host names this service answers "
+    "to, e.g. api.example.com."
+)
+
+
+def last_line(result: subprocess.CompletedProcess) -> str:
+    return result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("secret", [None, ""])
+def test_without_secret_key_production_fails_fast_and_clearly(tmp_path, secret):
+    extra = {"DJANGO_ALLOWED_HOSTS": HOST}
     if secret is not None:
         extra["DJANGO_SECRET_KEY"] = secret
-    if debug is not None:
-        extra["DJANGO_DEBUG"] = debug
     started = time.monotonic()
-    result = run(["manage.py", "check"], clean_env(tmp_path, **extra))
+    result = run(["manage.py", "check"], production_env(tmp_path, **extra))
     assert result.returncode != 0
     assert time.monotonic() - started < 30
-    last_line = result.stderr.strip().splitlines()[-1]
-    assert last_line == (
-        "django.core.exceptions.ImproperlyConfigured: DJANGO_SECRET_KEY must be set when "
-        "DJANGO_DEBUG is off. Set DJANGO_DEBUG=1 for local development, or export a long random "
-        "DJANGO_SECRET_KEY."
+    assert last_line(result) == SECRET_KEY_MISSING
+
+
+@pytest.mark.parametrize("hosts", [None, "", " , "])
+def test_without_allowed_hosts_production_fails_clearly(tmp_path, hosts):
+    extra = {"DJANGO_SECRET_KEY": STRONG_KEY}
+    if hosts is not None:
+        extra["DJANGO_ALLOWED_HOSTS"] = hosts
+    result = run(["manage.py", "check"], production_env(tmp_path, **extra))
+    assert result.returncode != 0
+    assert last_line(result) == ALLOWED_HOSTS_MISSING
+
+
+@pytest.mark.parametrize("entry_point", ["messaging_app.wsgi", "messaging_app.asgi"])
+def test_the_server_entry_points_default_to_production(tmp_path, entry_point):
+    bare = run(["-c", f"import {entry_point}"], clean_env(tmp_path))
+    assert bare.returncode != 0
+    assert last_line(bare) == SECRET_KEY_MISSING
+
+    code = (
+        f"import {entry_point}; from django.conf import settings; print(settings.SETTINGS_MODULE)"
     )
+    configured = run(
+        ["-c", code], clean_env(tmp_path, DJANGO_SECRET_KEY=STRONG_KEY, DJANGO_ALLOWED_HOSTS=HOST)
+    )
+    assert configured.returncode == 0, configured.stderr[-3000:]
+    assert configured.stdout.split() == [PRODUCTION]
+    # Only settings named by the process replace production: not local's checkout default.
+    local = run(
+        ["-c", code], clean_env(tmp_path, DJANGO_SETTINGS_MODULE="messaging_app.settings.local")
+    )
+    assert local.stdout.split() == ["messaging_app.settings.local"]
 
 
-def test_debug_is_off_unless_asked_for(tmp_path):
-    assert show(tmp_path, DJANGO_SECRET_KEY=STRONG_KEY)["DEBUG"] is False
-    # What `make run` does: debug on, and then a development key is allowed.
-    assert show(tmp_path, DJANGO_DEBUG="1")["DEBUG"] is True
+def test_production_debug_is_off_and_the_hasher_is_real_even_with_pytest_imported(tmp_path):
+    values = show(tmp_path, DJANGO_SECRET_KEY=STRONG_KEY, DJANGO_ALLOWED_HOSTS=HOST)
+    assert values["SETTINGS_MODULE"] == PRODUCTION
+    assert values["DEBUG"] is False
+    assert values["PASSWORD_HASHER"] == "django.contrib.auth.hashers.PBKDF2PasswordHasher"
 
 
 def test_check_deploy_is_clean_in_production_mode(tmp_path):
-    env = clean_env(tmp_path, DJANGO_SECRET_KEY=STRONG_KEY, DJANGO_ALLOWED_HOSTS=HOST)
+    env = production_env(tmp_path, DJANGO_SECRET_KEY=STRONG_KEY, DJANGO_ALLOWED_HOSTS=HOST)
     result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
@@ -106,7 +160,7 @@ def test_check_deploy_is_clean_in_production_mode(tmp_path):
 )
 def test_check_deploy_catches_an_unsafe_setting(tmp_path, extra, warning):
     """The control: the same check does fail when production mode is weakened."""
-    env = clean_env(tmp_path, DJANGO_SECRET_KEY=STRONG_KEY, DJANGO_ALLOWED_HOSTS=HOST)
+    env = production_env(tmp_path, DJANGO_SECRET_KEY=STRONG_KEY, DJANGO_ALLOWED_HOSTS=HOST)
     env.update(extra)
     result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
     assert result.returncode != 0

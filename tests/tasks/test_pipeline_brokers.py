@@ -7,7 +7,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from messaging.models import Message, MessageHistory, Notification
-from messaging_app.settings import filesystem_broker_options
+from messaging_app.settings.base import filesystem_broker_options
 from outbox.models import OutboxEvent
 from testkit import WorkerProcess, client_for, purge_broker, use_broker, wait_until
 

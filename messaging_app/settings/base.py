@@ -1,60 +1,57 @@
-"""Django settings for the messaging service, read from the environment with safe local defaults.
+"""Settings every environment shares, read from the environment with safe local defaults.
 
-Every value a deployment changes comes from an environment variable; see README.md for the list.
+Not a settings module of its own: local.py (development, the default of manage.py and the
+Celery app), test.py (pytest) and production.py (the WSGI/ASGI entry points) build on it, in the
+shape of cookiecutter-django's config/settings/. README.md lists every variable read here.
 https://docs.djangoproject.com/en/5.2/ref/settings/
 """
 
 import os
-import sys
 from datetime import timedelta
 from pathlib import Path
 
-import dj_database_url
+import environ
 from celery.schedules import crontab
-from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+REDIS_CACHE_BACKEND = "django.core.cache.backends.redis.RedisCache"
 
 
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+class Env(environ.Env):
+    """django-environ's reader, with three habits of this project kept.
+
+    An empty variable counts as unset: `DJANGO_SECURE_SSL_REDIRECT= gunicorn ...` keeps the secure
+    default instead of reading as false. `locmem://` names LocMemCache, and redis:// always means
+    Django's own Redis cache backend (https://django-environ.readthedocs.io/en/latest/types.html).
+    """
+
+    CACHE_SCHEMES = {
+        **environ.Env.CACHE_SCHEMES,
+        "locmem": "django.core.cache.backends.locmem.LocMemCache",
+        "redis": REDIS_CACHE_BACKEND,
+        "rediss": REDIS_CACHE_BACKEND,
+    }
+
+    def __init__(self, **scheme) -> None:
+        super().__init__(**scheme)
+        self.ENVIRON = {name: value for name, value in os.environ.items() if value}
 
 
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+env = Env()
 
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+# Local state (the SQLite database, the development key, the filesystem broker). Nothing here
+# creates it: whatever writes the first file there does (local.py, tests/conftest.py).
+VAR_DIR = Path(env("VAR_DIR", default=str(BASE_DIR / "var")))
 
 # --- Core -----------------------------------------------------------------------------------
-# Debug is off unless asked for: `make run` sets DJANGO_DEBUG=1, production never does.
-DEBUG = env_bool("DJANGO_DEBUG", False)
-TESTING = "pytest" in sys.modules or env_bool("DJANGO_TESTING", False)
-
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if DEBUG or TESTING:
-        SECRET_KEY = "insecure-local-development-key-never-use-in-production-0123456789"  # noqa: S105
-    else:
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off. "
-            "Set DJANGO_DEBUG=1 for local development, or export a long random DJANGO_SECRET_KEY."
-        )
-
-ALLOWED_HOSTS = [
-    h.strip()
-    for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(
-        ","
-    )
-    if h.strip()
-]
-CSRF_TRUSTED_ORIGINS = [
-    o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
-]
+# Off unless asked for; local.py turns it on. SECRET_KEY is set by each settings module.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list(
+    "DJANGO_ALLOWED_HOSTS",
+    cast=str.strip,
+    default=["127.0.0.1", "localhost", "[::1]", "testserver"],
+)
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", cast=str.strip, default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -89,6 +86,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# `manage.py test [app]` runs the pytest suite (on the test settings) for that app.
+TEST_RUNNER = "messaging_app.test_runner.PytestRunner"
 ROOT_URLCONF = "messaging_app.urls"
 WSGI_APPLICATION = "messaging_app.wsgi.application"
 ASGI_APPLICATION = "messaging_app.asgi.application"
@@ -112,28 +111,19 @@ TEMPLATES = [
 # DATABASE_URL selects the database (postgres://user@host:5432/name); SQLite under var/ otherwise.
 # Persistent connections (seconds; 0 = one per request): opening a PostgreSQL connection costs
 # more than most of our queries. Health checks drop a connection that died meanwhile.
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
-        # The suite opens and drops test databases: persistent connections would hold them open.
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 0 if TESTING else 60),
-        conn_health_checks=True,
-    )
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+USES_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+if USES_SQLITE:
     # The web server and the worker write the same file: WAL lets readers run beside a writer,
     # IMMEDIATE takes the write lock up front so concurrent writers wait instead of deadlocking.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
+        **DATABASES["default"].get("OPTIONS", {}),
     }
-if TESTING and DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A file, not :memory:, so that worker processes started by the tests can open it too.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
-elif TESTING and os.environ.get("TEST_DATABASE_NAME"):
-    # Lets two suites run side by side on one PostgreSQL server.
-    DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -143,36 +133,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-if TESTING:
-    # PBKDF2's million rounds cost most of a test's time; tests do not need a slow hash.
-    # https://docs.djangoproject.com/en/5.2/topics/testing/overview/#password-hashing
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # --- Cache ----------------------------------------------------------------------------------
 # LocMemCache is per process; CACHE_URL=redis://host:6379/1 shares the cache between web
 # processes and the worker (https://docs.djangoproject.com/en/5.2/topics/cache/#redis).
-CACHE_URL = os.environ.get("CACHE_URL", "")
-if CACHE_URL.startswith(("redis://", "rediss://")):
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": CACHE_URL,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmem://messaging")}
+if CACHES["default"]["BACKEND"] == REDIS_CACHE_BACKEND:
+    # A dead Redis must not hang a request: one second to connect or answer (?options override).
+    CACHES["default"]["OPTIONS"] = {
+        "socket_connect_timeout": 1,
+        "socket_timeout": 1,
+        **CACHES["default"].get("OPTIONS", {}),
     }
-elif CACHE_URL in ("", "locmem://"):
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": "messaging",
-            "OPTIONS": {"MAX_ENTRIES": 10_000},
-        }
-    }
-else:
-    raise ImproperlyConfigured(f"Unsupported CACHE_URL {CACHE_URL!r}: use redis://... or locmem://")
+elif CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+    CACHES["default"]["OPTIONS"] = {"MAX_ENTRIES": 10_000, **CACHES["default"].get("OPTIONS", {})}
 
 # Seconds a cached message list lives (the per-user versioned keys make it read-your-writes).
-MESSAGE_LIST_CACHE_TIMEOUT = env_int("MESSAGE_LIST_CACHE_TIMEOUT", 60)
+MESSAGE_LIST_CACHE_TIMEOUT = env.int("MESSAGE_LIST_CACHE_TIMEOUT", default=60)
 
 # --- Internationalization and static files --------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -184,14 +161,14 @@ STATIC_ROOT = VAR_DIR / "static"
 
 # --- Request limits -------------------------------------------------------------------------
 # Bodies above this are refused with 413 before any parsing (a message is at most 10,000 chars).
-REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 64 * 1024)
+REQUEST_MAX_BODY_BYTES = env.int("REQUEST_MAX_BODY_BYTES", default=64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
 MESSAGE_MAX_LENGTH = 10_000
-CONVERSATION_MAX_PARTICIPANTS = env_int("CONVERSATION_MAX_PARTICIPANTS", 500)
+CONVERSATION_MAX_PARTICIPANTS = env.int("CONVERSATION_MAX_PARTICIPANTS", default=500)
 # The thread endpoint returns at most this many messages (oldest first) and says when it cut.
-THREAD_MAX_MESSAGES = env_int("THREAD_MAX_MESSAGES", 1_000)
+THREAD_MAX_MESSAGES = env.int("THREAD_MAX_MESSAGES", default=1_000)
 # ... and at most this many levels below the message asked for (deeper replies are cut too).
-THREAD_MAX_DEPTH = env_int("THREAD_MAX_DEPTH", 100)
+THREAD_MAX_DEPTH = env.int("THREAD_MAX_DEPTH", default=100)
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -210,14 +187,14 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "messaging_app.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
-        "register": os.environ.get("THROTTLE_REGISTER", "20/hour"),
-        "token": os.environ.get("THROTTLE_TOKEN", "60/minute"),
+        "register": env("THROTTLE_REGISTER", default="20/hour"),
+        "token": env("THROTTLE_TOKEN", default="60/minute"),
     },
 }
 
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15)),
-    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 7)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
     "UPDATE_LAST_LOGIN": False,
 }
 
@@ -238,26 +215,19 @@ SPECTACULAR_SETTINGS = {
 
 # --- Celery ---------------------------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html (read with the CELERY_ prefix)
-CELERY_BROKER_URL = os.environ.get(
-    "CELERY_BROKER_URL",
-    # The suite uses its own Redis database so that it never eats a running system's tasks.
-    "redis://127.0.0.1:6379/14" if TESTING else "redis://127.0.0.1:6379/0",
-)
-# Test sessions get a queue of their own: suites running side by side on one Redis never take
-# each other's tasks (tests/support.py hands the name to the worker processes it starts).
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE") or (
-    f"test-{os.getpid()}" if TESTING else "celery"
-)
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
-CELERY_RESULT_EXPIRES = timedelta(days=env_int("CELERY_RESULT_EXPIRES_DAYS", 7))
+CELERY_RESULT_EXPIRES = timedelta(days=env.int("CELERY_RESULT_EXPIRES_DAYS", default=7))
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
+# At-least-once: a task is acknowledged when it is done, and a killed worker's tasks go back.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 4)
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=4)
 CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_TASK_TRACK_STARTED = True
@@ -277,15 +247,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,
 }
 CELERY_TASK_PUBLISH_RETRY = False
+# The worker's consumer reconnects to a lost broker every second (Celery's waits up to 30 s)
+# and relays the outbox on each connect (tasks/worker.py).
+CELERY_WORKER_CONSUMER = "tasks.worker:Consumer"
 
 
 def filesystem_broker_options(folder: Path) -> dict:
     """Transport options of Kombu's filesystem broker, the fallback when no Redis runs.
 
-    One machine only; the web process and the worker must share `folder`.
+    One machine only; the web process and the worker must share `folder`. The transport
+    (tasks/filesystem_transport.py) creates the folders when it opens them.
     """
-    for sub in ("queue", "processed", "control"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
     return {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
@@ -318,54 +290,38 @@ CELERY_BEAT_SCHEDULE = {
 
 # Transactional outbox: events not done after this many seconds are sent again by the relay;
 # done events are pruned after OUTBOX_RETENTION_HOURS.
-# On the filesystem broker sooner: Kombu writes a message file in place, and a worker that reads
-# it mid-write loses it; the relay is what resends it.
-OUTBOX_RELAY_GRACE_SECONDS = env_int(
-    "OUTBOX_RELAY_GRACE_SECONDS", 15 if CELERY_BROKER_URL.startswith("filesystem://") else 60
+# On the filesystem broker sooner, as a safety net: a one-machine fallback whose message files
+# (written atomically by tasks/filesystem_transport.py) have no broker-side redelivery.
+OUTBOX_RELAY_GRACE_SECONDS = env.int(
+    "OUTBOX_RELAY_GRACE_SECONDS",
+    default=15 if CELERY_BROKER_URL.startswith("filesystem://") else 60,
 )
-OUTBOX_RETENTION_HOURS = env_int("OUTBOX_RETENTION_HOURS", 24)
+OUTBOX_RETENTION_HOURS = env.int("OUTBOX_RETENTION_HOURS", default=24)
+# An event resent this many times by the relay and still not done is dead: the relay leaves it
+# and monitoring shows it (manage.py outbox_relay --retry-dead sends it again).
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
 # How many events one worker task drains at once (batched inserts; see tasks/notifications.py).
-OUTBOX_BATCH_SIZE = env_int("OUTBOX_BATCH_SIZE", 500)
+OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=500)
 # Publish after commit from a background thread, so that no request waits for the broker.
-OUTBOX_PUBLISH_IN_BACKGROUND = env_bool("OUTBOX_PUBLISH_IN_BACKGROUND", True)
+OUTBOX_PUBLISH_IN_BACKGROUND = env.bool("OUTBOX_PUBLISH_IN_BACKGROUND", default=True)
 # Rows deleted per transaction by the account purge.
-PURGE_BATCH_SIZE = env_int("PURGE_BATCH_SIZE", 1_000)
+PURGE_BATCH_SIZE = env.int("PURGE_BATCH_SIZE", default=1_000)
 # Pause between purge batches. SQLite has one write lock, and a writer waiting for it backs
 # off up to 100 ms: without a pause a long purge starves everybody else's writes.
-PURGE_BATCH_PAUSE_SECONDS = float(
-    os.environ.get(
-        "PURGE_BATCH_PAUSE_SECONDS",
-        "0.15" if DATABASES["default"]["ENGINE"].endswith("sqlite3") else "0",
-    )
+PURGE_BATCH_PAUSE_SECONDS = env.float(
+    "PURGE_BATCH_PAUSE_SECONDS", default=0.15 if USES_SQLITE else 0.0
 )
 
-# --- Security (production) ------------------------------------------------------------------
-# Behind a TLS-terminating proxy set DJANGO_SECURE_PROXY_SSL_HEADER=1 so request.is_secure()
-# trusts X-Forwarded-Proto. `manage.py check --deploy` is clean with DJANGO_DEBUG off.
-if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-_secure_default = not DEBUG and not TESTING
-SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", _secure_default)
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", _secure_default)
-CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", _secure_default)
-SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000 if _secure_default else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+# --- Security ---------------------------------------------------------------------------------
+# Headers safe everywhere; TLS (redirect, HSTS, secure cookies) is production.py's.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-# Loopback health probes and the local tooling talk plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
-# An event resent this many times by the relay and still not done is dead: the relay leaves it
-# and monitoring shows it (manage.py outbox_relay --retry-dead sends it again).
-OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 10)
-# The worker's consumer reconnects to a lost broker every second (Celery's waits up to 30 s).
-CELERY_WORKER_CONSUMER = "tasks.worker:Consumer"
