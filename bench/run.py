@@ -95,6 +95,8 @@ def _prepare_environment(broker_url: str) -> None:
     os.environ["DJANGO_ALLOWED_HOSTS"] = "127.0.0.1,localhost,testserver"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ["CELERY_BROKER_URL"] = broker_url
+    # Production needs a cache every process shares (messaging/checks.py): the bench's Redis.
+    os.environ["CACHE_URL"] = os.environ["BENCH_CACHE_URL"]
 
 
 def _versions(db: BenchDatabase, broker_url: str) -> dict[str, str]:

@@ -51,11 +51,20 @@ print(json.dumps(out))
 """
 
 
+# Production needs a cache its processes share (messaging/checks.py); nothing connects to it here.
+SHARED_CACHE = "redis://127.0.0.1:6379/11"
+
+
 def clean_env(tmp_path, **extra: str) -> dict[str, str]:
     """Only what a bare production host has: no test settings, no test database."""
-    env = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path), "HOME": str(tmp_path)}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "VAR_DIR": str(tmp_path),
+        "HOME": str(tmp_path),
+        "CACHE_URL": SHARED_CACHE,
+    }
     env.update(extra)
-    return env
+    return {name: value for name, value in env.items() if value is not None}
 
 
 def production_env(tmp_path, **extra: str) -> dict[str, str]:
@@ -199,3 +208,35 @@ def test_behind_a_proxy_x_forwarded_proto_is_trusted(tmp_path):
     assert values["plain_status"] == 301
     assert values["forwarded_status"] == 401
     assert values["forwarded_hsts"].startswith("max-age=31536000")
+
+
+PER_PROCESS_CACHE = "messaging.E001: The cache is per process (LocMemCache)"
+
+
+@pytest.mark.parametrize("cache_url", [None, "locmem://", ""])
+def test_production_refuses_a_cache_of_each_process_own(tmp_path, cache_url):
+    """Several web processes and a worker each with a LocMemCache: a list cached by one would
+    not see the writes served by another. `check --deploy` fails, and so does every start."""
+    env = production_env(
+        tmp_path, DJANGO_SECRET_KEY=STRONG_KEY, DJANGO_ALLOWED_HOSTS=HOST, CACHE_URL=cache_url
+    )
+    result = run(["manage.py", "check", "--deploy"], env)
+    assert result.returncode != 0
+    assert PER_PROCESS_CACHE in result.stderr
+    for start in ("import messaging_app.wsgi", "import celery_app; import django; django.setup()"):
+        started = run(["-c", start], env)
+        assert started.returncode != 0, start
+        assert PER_PROCESS_CACHE in last_line(started), start
+
+
+def test_the_shared_cache_check_is_a_registered_deploy_check(settings):
+    from django.core import checks
+
+    from messaging.checks import shared_cache_check
+
+    assert shared_cache_check in checks.registry.registry.get_checks(include_deployment_checks=True)
+    assert shared_cache_check not in checks.registry.registry.get_checks()
+    settings.REQUIRE_SHARED_CACHE = True
+    assert [e.id for e in shared_cache_check()] == ["messaging.E001"]  # the suite's LocMem
+    settings.REQUIRE_SHARED_CACHE = False
+    assert shared_cache_check() == []

@@ -26,6 +26,10 @@ if not ALLOWED_HOSTS:
         "the comma-separated host names this service answers to, e.g. api.example.com."
     )
 
+# Several processes serve the API and the worker writes: the cache must be one they share
+# (messaging/checks.py refuses LocMemCache). Set CACHE_URL=redis://...
+REQUIRE_SHARED_CACHE = True
+
 # --- TLS ------------------------------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/#https
 # Behind a TLS-terminating proxy set DJANGO_SECURE_PROXY_SSL_HEADER=1 so request.is_secure()
