@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
@@ -57,44 +58,100 @@ def _handle_inline(event: OutboxEvent) -> None:
 # The request does not wait for the broker: after commit, the publish is handed to one thread
 # per process (a Celery publish costs about 1 ms, more than the database writes of a message).
 # Nothing is lost if the process dies first: the event is in the database and the relay sends
-# it. One executor per process id, so that a fork (gunicorn, prefork) gets its own thread.
-_publisher: ThreadPoolExecutor | None = None
+# it. One publisher per process id, so that a fork (gunicorn, prefork) gets its own thread.
+RETRY_SECONDS = 1.0
+UNSENT_MAX = 100_000
+
+
+class _Publisher:
+    """Publishes events after commit in a background thread.
+
+    While the broker is down it keeps the events it could not send (the newest UNSENT_MAX; the
+    relay resends any others after the grace period) and tries again every RETRY_SECONDS, so
+    they go out within about a second of the broker's return. It never touches the database.
+    """
+
+    def __init__(self) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-publish")
+        self.unsent: deque[OutboxEvent] = deque(maxlen=UNSENT_MAX)
+        self.retry_timer: threading.Timer | None = None
+
+    def submit(self, event: OutboxEvent) -> None:
+        self.executor.submit(self._send, event)
+
+    def flush(self, timeout: float) -> None:
+        """Wait until every event handed over so far was tried, the kept ones once more."""
+        if self.unsent:
+            self.executor.submit(self._retry)
+        self.executor.submit(lambda: None).result(timeout=timeout)
+
+    def forget_unsent(self) -> int:
+        """Drop the kept events (the relay resends them after the grace period)."""
+        count = len(self.unsent)
+        self.unsent.clear()
+        return count
+
+    def _send(self, event: OutboxEvent) -> None:
+        if self.unsent:  # the broker is down: wait behind the others, in order
+            self.unsent.append(event)
+        elif not outbox_publish(event):
+            self.unsent.append(event)
+            self._retry_later()
+
+    def _retry(self) -> None:
+        self.retry_timer = None
+        while self.unsent:
+            if not outbox_publish(self.unsent[0]):
+                self._retry_later()
+                return
+            self.unsent.popleft()
+        logger.info("outbox: the broker is back; every event kept meanwhile is published")
+
+    def _retry_later(self) -> None:
+        if self.retry_timer is None:
+            self.retry_timer = threading.Timer(
+                RETRY_SECONDS, lambda: self.executor.submit(self._retry)
+            )
+            self.retry_timer.daemon = True
+            self.retry_timer.start()
+
+
+_publisher: _Publisher | None = None
 _publisher_pid: int | None = None
 _publisher_lock = threading.Lock()
 
 
-def _publisher_executor() -> ThreadPoolExecutor:
+def _process_publisher() -> _Publisher:
     global _publisher, _publisher_pid
     with _publisher_lock:
         if _publisher is None or _publisher_pid != os.getpid():
-            _publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-publish")
-            _publisher_pid = os.getpid()
+            _publisher, _publisher_pid = _Publisher(), os.getpid()
         return _publisher
 
 
 def _publish_after_commit(event: OutboxEvent) -> None:
     if settings.OUTBOX_PUBLISH_IN_BACKGROUND:
-        _publisher_executor().submit(_publish_in_background, event)
+        _process_publisher().submit(event)
     else:
         outbox_publish(event)
-
-
-def _publish_in_background(event: OutboxEvent) -> None:
-    try:
-        outbox_publish(event)
-    finally:
-        connection.close()  # a failed publish wrote to the database; keep no connection open
 
 
 def outbox_flush(timeout: float = 10.0) -> None:
     """Wait until every publish handed to the background thread so far has been attempted."""
     if _publisher is not None and _publisher_pid == os.getpid():
-        _publisher.submit(lambda: None).result(timeout=timeout)
+        _publisher.flush(timeout)
 
 
-def outbox_publish(event: OutboxEvent, *, mark_due: bool = True) -> bool:
-    """Send the event's task to the broker. Never raises: a failure leaves it for the relay,
-    due at once (`mark_due`; the relay keeps its own books instead)."""
+def outbox_forget_unsent() -> int:
+    """Drop the events this process keeps for a broker that was down (tests start afresh)."""
+    if _publisher is None or _publisher_pid != os.getpid():
+        return 0
+    _publisher.flush(10.0)
+    return _publisher.forget_unsent()
+
+
+def outbox_publish(event: OutboxEvent) -> bool:
+    """Send the event's task to the broker. Never raises: a failure leaves it for a retry."""
     from celery_app import app
 
     try:
@@ -104,26 +161,10 @@ def outbox_publish(event: OutboxEvent, *, mark_due: bool = True) -> bool:
             task_id=event.task_id,
             retry=False,
         )
-    except Exception as exc:  # the broker is unreachable: the relay sends it later
-        logger.warning("outbox: could not publish %s (%s); the relay will resend it", event, exc)
-        if mark_due:
-            _due_now([event.pk])
+    except Exception as exc:  # the broker is unreachable: sent again later
+        logger.warning("outbox: could not publish %s (%s); it will be sent again", event, exc)
         return False
     return True
-
-
-def _due_now(event_ids: list) -> None:
-    """Make events due for the relay at once: their publish failed, so no worker has them.
-
-    A worker that (re)connects to the broker runs the relay (tasks/worker.py), so they are
-    delivered within seconds of the broker's return instead of after the grace period.
-    """
-    try:
-        OutboxEvent.objects.filter(pk__in=event_ids, processed_at__isnull=True).update(
-            next_attempt_at=timezone.now()
-        )
-    except Exception as exc:  # never raise from a publish; the grace period still applies
-        logger.warning("outbox: could not mark %d events due (%s)", len(event_ids), exc)
 
 
 def outbox_drain(
@@ -229,7 +270,7 @@ def outbox_relay(*, grace_seconds: int | None = None, limit: int = 1_000) -> int
     grace = _grace(grace_seconds)
     events, _ = _claim_due(now=timezone.now(), grace=grace, limit=limit)
     for sent, event in enumerate(events):
-        if not outbox_publish(event, mark_due=False):
+        if not outbox_publish(event):
             _unclaim([e.pk for e in events[sent:]])
             return sent
     if events:

@@ -3,8 +3,9 @@
 Celery's consumer retries a lost broker connection after 2, 4, 6, ... up to 30 seconds, so after
 an outage a worker could sit idle for half a minute with the broker back. It retries every
 `WORKER_RECONNECT_INTERVAL` seconds instead (settings: CELERY_WORKER_CONSUMER), and every time it
-(re)connects it sends the `outbox_relay` task: events whose publish failed while the broker was
-down are due at once, so they are delivered within seconds of the broker's return.
+(re)connects it sends the `outbox_relay` task, which resends the events that became due while the
+broker was away (published to a broker that lost them, or kept by a process that died since).
+The web processes resend what they could not publish by themselves (outbox/services.py).
 """
 
 from __future__ import annotations

@@ -201,17 +201,32 @@ def test_two_relays_at_once_never_take_the_same_event():
 
 
 @pytest.mark.django_db
-def test_a_failed_publish_makes_the_event_due_at_once(settings):
-    settings.OUTBOX_PUBLISH_IN_BACKGROUND = False
-    (event,) = _events(1)
-    assert event.next_attempt_at > timezone.now()  # due after the grace period
-    with mock.patch("celery_app.app.send_task", side_effect=OSError("broker down")):
-        assert outbox.outbox_publish(event) is False
-    event.refresh_from_db()
-    assert event.next_attempt_at <= timezone.now() and event.attempts == 0
-    with mock.patch("celery_app.app.send_task") as send_task:
-        assert outbox.outbox_relay() == 1
-    assert send_task.call_args.kwargs["task_id"] == str(event.pk)
+def test_events_that_could_not_be_published_go_out_once_the_broker_is_back(monkeypatch):
+    """The publisher thread keeps what it could not send and retries every second, in order,
+    without touching the database; new events wait behind the kept ones."""
+    monkeypatch.setattr(outbox, "RETRY_SECONDS", 0.1)
+    publisher = outbox._Publisher()
+    events = _events(3)
+    broker_up = threading.Event()
+    sent: list[str] = []
+
+    def send_task(name, kwargs, task_id, retry):
+        if not broker_up.is_set():
+            raise OSError("broker down")
+        sent.append(task_id)
+
+    with mock.patch("celery_app.app.send_task", side_effect=send_task):
+        for event in events[:2]:
+            publisher.submit(event)
+        publisher.flush(timeout=5)
+        assert sent == [] and len(publisher.unsent) == 2
+        broker_up.set()
+        publisher.submit(events[2])  # queued behind the two: order is kept
+        deadline = time.monotonic() + 5
+        while len(sent) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert sent == [str(e.pk) for e in events]
+    assert not publisher.unsent
 
 
 @pytest.mark.django_db

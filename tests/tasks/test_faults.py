@@ -9,7 +9,6 @@ import pytest
 from django.core.management import call_command
 from django.db import OperationalError
 from django.urls import reverse
-from django.utils import timezone
 
 from chats.models import Conversation
 from messaging.models import Message, MessageHistory, Notification
@@ -71,11 +70,10 @@ def test_broker_down_loses_nothing(make_user, tmp_path):
             assert OutboxEvent.objects.filter(processed_at__isnull=True).count() == 120
             assert not Notification.objects.exists()
 
-            # Every publish has failed by now, so each event waits for the relay, due at once.
-            outbox_flush(timeout=120)
-            assert not OutboxEvent.objects.filter(next_attempt_at__gt=timezone.now()).exists()
+            outbox_flush(timeout=120)  # every publish has been tried, and failed, by now
             # Same port, empty: whatever was "sent" while it was down is gone. Nobody runs the
-            # relay by hand: the worker reconnects within a second and relays on connect.
+            # relay by hand: this process sends again what it kept, and the worker reconnects
+            # within a second.
             redis.start()
             back = time.monotonic()
             # 50 direct messages -> bob; 50 group messages -> bob and carol
