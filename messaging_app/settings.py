@@ -364,3 +364,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Security and abuse (issue 11) ----------------------------------------------------------
+# One block, so that it moves as a whole into the settings package.
+
+# Any body that cannot be parsed is a 400 (core/parsers.py), also in Django-level forms.
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "core.parsers.JSONParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+MIDDLEWARE.insert(1, "messaging_app.middleware.UnparsableInputMiddleware")

@@ -715,3 +715,48 @@ def test_unexpected_error_is_json_500(settings, alice, monkeypatch):
     client = client_for(alice)
     client.raise_request_exception = False
     assert assert_json(client.get(reverse("me")), 500) == {"detail": "Internal server error."}
+
+
+# --- Bodies that cannot be parsed -----------------------------------------------------------
+
+# 30,000 levels of nesting: within the body limit, far beyond Python's recursion limit.
+DEEP_JSON = "[" * 30_000 + "]" * 30_000
+
+
+@pytest.mark.parametrize(
+    ("method", "name", "args", "authenticated"),
+    [
+        ("post", "token", [], False),
+        ("post", "token-refresh", [], False),
+        ("post", "register", [], False),
+        ("post", "message-list", [], True),
+        ("patch", "message-detail", ["direct"], True),
+        ("post", "conversation-list", [], True),
+        ("post", "conversation-messages", ["conversation"], True),
+    ],
+)
+def test_deeply_nested_json_is_400_json_and_changes_nothing(
+    settings, objects, alice, method, name, args, authenticated
+):
+    settings.DEBUG = False
+    client = client_for(alice if authenticated else None)
+    client.raise_request_exception = False
+    url = reverse(name, args=[objects[a] for a in args])
+    before = snapshot()
+    response = client.generic(method.upper(), url, DEEP_JSON, content_type="application/json")
+    assert "JSON" in assert_json(response, 400)["detail"]
+    assert snapshot() == before
+
+
+def test_deeply_nested_json_in_an_admin_form_is_400(settings, make_user):
+    """Django-level parsing (django-celery-beat's admin form reads `kwargs` as JSON)."""
+    from django.test import Client
+    from django_celery_beat.models import PeriodicTask
+
+    settings.DEBUG = False
+    client = Client(raise_request_exception=False)
+    client.force_login(make_user("root", is_staff=True, is_superuser=True))
+    form = {"name": "deep", "task": "outbox_relay", "args": "[]", "kwargs": DEEP_JSON}
+    response = client.post("/admin/django_celery_beat/periodictask/add/", form)
+    assert assert_json(response, 400)["detail"]
+    assert not PeriodicTask.objects.filter(name="deep").exists()
