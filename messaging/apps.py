@@ -1,4 +1,5 @@
-"""App config of the messaging app: connects the signal receivers once, at startup."""
+"""App config of the messaging app: connects the signal receivers once, at startup, and
+registers the app's system checks."""
 
 from django.apps import AppConfig
 
@@ -8,6 +9,6 @@ class MessagingConfig(AppConfig):
     verbose_name = "Messaging"
 
     def ready(self) -> None:
-        from messaging import signals
+        from messaging import checks, signals  # noqa: F401 - importing registers the checks
 
         signals.connect()

@@ -375,3 +375,14 @@ REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
     "rest_framework.parsers.MultiPartParser",
 ]
 MIDDLEWARE.insert(1, "messaging_app.middleware.UnparsableInputMiddleware")
+
+# The list cache (messaging/list_cache.py) stores a response only up to this size; a bigger
+# page is served uncached. With LocMemCache a process holds at most MAX_ENTRIES entries, so
+# the cache's memory is bounded by LOCMEM_CACHE_MAX_ENTRIES x LIST_CACHE_MAX_ENTRY_BYTES
+# (2,000 x 64 KiB = 125 MiB by default). A Redis cache bounds itself: give it its own Redis
+# server with maxmemory and `maxmemory-policy allkeys-lru`, apart from the broker's (which keeps
+# `noeviction`); `manage.py check` warns when CACHE_URL names the broker's Redis server.
+LIST_CACHE_MAX_ENTRY_BYTES = env_int("LIST_CACHE_MAX_ENTRY_BYTES", 64 * 1024)
+LOCMEM_CACHE_MAX_ENTRIES = env_int("LOCMEM_CACHE_MAX_ENTRIES", 2_000)
+if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+    CACHES["default"]["OPTIONS"]["MAX_ENTRIES"] = LOCMEM_CACHE_MAX_ENTRIES

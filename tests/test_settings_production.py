@@ -145,3 +145,25 @@ def test_behind_a_proxy_x_forwarded_proto_is_trusted(tmp_path):
     assert values["plain_status"] == 301
     assert values["forwarded_status"] == 401
     assert values["forwarded_hsts"].startswith("max-age=31536000")
+
+
+@pytest.mark.parametrize(
+    ("cache_url", "warned"),
+    [
+        ("redis://127.0.0.1:6379/1", True),  # another database number on the broker's server
+        ("redis://localhost/5", True),
+        ("redis://127.0.0.1:6380/0", False),  # a Redis server of its own
+        ("locmem://", False),
+    ],
+)
+def test_check_warns_when_the_cache_shares_the_brokers_redis(tmp_path, cache_url, warned):
+    env = clean_env(
+        tmp_path,
+        DJANGO_SECRET_KEY=STRONG_KEY,
+        DJANGO_ALLOWED_HOSTS=HOST,
+        CELERY_BROKER_URL="redis://localhost:6379/0",
+        CACHE_URL=cache_url,
+    )
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
+    assert ("messaging.W001" in result.stdout + result.stderr) is warned
+    assert (result.returncode != 0) is warned
