@@ -386,3 +386,31 @@ LIST_CACHE_MAX_ENTRY_BYTES = env_int("LIST_CACHE_MAX_ENTRY_BYTES", 64 * 1024)
 LOCMEM_CACHE_MAX_ENTRIES = env_int("LOCMEM_CACHE_MAX_ENTRIES", 2_000)
 if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     CACHES["default"]["OPTIONS"]["MAX_ENTRIES"] = LOCMEM_CACHE_MAX_ENTRIES
+
+# The client's address, for throttles and login lockouts alike (core/throttling.py): the peer
+# (REMOTE_ADDR), or behind NUM_PROXIES trusted proxies the address the outermost one of them
+# put into X-Forwarded-For. Never set it higher than the number of proxies that really append
+# to the header: the entries before theirs are whatever the client sent.
+REST_FRAMEWORK["NUM_PROXIES"] = env_int("NUM_PROXIES", 0)
+
+# Login lockout per account and per address on every login path: the JWT token endpoint, the
+# admin and the browsable API's session login (django-axes, https://django-axes.readthedocs.io).
+# LOGIN_FAILURE_LIMIT failed logins for one account, or from one address, within the cool-off
+# lock it for LOGIN_COOLOFF_MINUTES; every attempt during a lockout starts the cool-off again.
+# The right password is refused meanwhile. The answer is a JSON 429 with Retry-After.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "core.throttling.client_address"
+AXES_USERNAME_CALLABLE = "accounts.lockout.login_username"
+AXES_LOCKOUT_CALLABLE = "core.throttling.lockout_response"
+# A success must not wipe the failures: rows are per (username, address), and an attacker's own
+# login would reset the counts of the accounts guessed from the same address.
+AXES_RESET_ON_SUCCESS = False
+AXES_DISABLE_ACCESS_LOG = True  # keep no log of successful logins (addresses, user agents)

@@ -488,6 +488,89 @@ def test_throttles_are_per_scope_and_per_client(low_rates, anon, alice):
     assert other.status_code == 400
 
 
+def test_the_client_address_is_the_peer_unless_proxies_are_configured():
+    assert settings.REST_FRAMEWORK["NUM_PROXIES"] == 0
+
+
+@pytest.mark.parametrize("name", ["register", "token"])
+def test_a_new_x_forwarded_for_per_request_does_not_bypass_the_throttle(low_rates, anon, name):
+    url = reverse(name)
+    statuses = [
+        anon.post(url, {}, format="json", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}").status_code
+        for i in range(4)
+    ]
+    assert statuses == [400, 400, 400, 429]
+
+
+def test_behind_a_proxy_the_address_it_adds_counts(low_rates, anon, settings):
+    """With NUM_PROXIES=1 the last X-Forwarded-For entry (the proxy's view) is the client."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    url = reverse("register")
+    for forged in ("1.1.1.1", "2.2.2.2", "3.3.3.3"):  # the client forges the start of the header
+        response = anon.post(url, {}, format="json", HTTP_X_FORWARDED_FOR=f"{forged}, 198.51.100.7")
+        assert response.status_code == 400
+    blocked = anon.post(url, {}, format="json", HTTP_X_FORWARDED_FOR="4.4.4.4, 198.51.100.7")
+    assert_json(blocked, 429)
+    other = anon.post(url, {}, format="json", HTTP_X_FORWARDED_FOR="198.51.100.8")
+    assert other.status_code == 400
+
+
+# --- Login lockout (django-axes): per account and per address, on every login path ----------
+
+RIGHT = "correct-horse-battery-staple"
+
+
+def _token(username: str, password: str, address: str = "192.0.2.10", **extra):
+    body = {"username": username, "password": password}
+    return APIClient().post(reverse("token"), body, format="json", REMOTE_ADDR=address, **extra)
+
+
+def _cool_off_passes() -> None:
+    from axes.models import AccessAttempt
+
+    AccessAttempt.objects.update(attempt_time=timezone.now() - settings.AXES_COOLOFF_TIME)
+
+
+def test_the_right_password_is_refused_after_the_lockout_until_the_cool_off(alice):
+    limit = settings.AXES_FAILURE_LIMIT
+    # Wrong guesses from ever new addresses and forwarded headers: the account is what counts.
+    statuses = [
+        _token("alice", f"guess-{i}", f"192.0.2.{i + 1}", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}")
+        for i in range(limit)
+    ]
+    assert [r.status_code for r in statuses] == [401] * (limit - 1) + [429]
+    locked = _token("alice", RIGHT, "198.51.100.99")
+    data = assert_json(locked, 429)
+    assert "access" not in data and "failed login" in data["detail"]
+    assert int(locked["Retry-After"]) == settings.AXES_COOLOFF_TIME.total_seconds()
+    _cool_off_passes()
+    assert assert_json(_token("alice", RIGHT, "198.51.100.99"), 200)["access"]
+
+
+def test_one_address_guessing_many_accounts_is_locked_out(alice, bob):
+    for i in range(settings.AXES_FAILURE_LIMIT):
+        _token(f"nobody{i}", "guess", "192.0.2.50", HTTP_X_FORWARDED_FOR=f"10.1.0.{i}")
+    assert_json(_token("bob", RIGHT, "192.0.2.50"), 429)
+    assert_json(_token("bob", RIGHT, "192.0.2.51"), 200)  # bob himself, from elsewhere
+
+
+@pytest.mark.parametrize("path", ["/admin/login/", "/api-auth/login/"])
+def test_session_logins_are_locked_out_too(make_user, path):
+    from django.test import Client
+
+    make_user("root", is_staff=True, is_superuser=True)
+    client = Client(REMOTE_ADDR="192.0.2.60")
+    for i in range(settings.AXES_FAILURE_LIMIT):
+        client.post(path, {"username": "root", "password": f"guess-{i}"})
+    response = client.post(path, {"username": "root", "password": RIGHT})
+    assert "failed login" in assert_json(response, 429)["detail"]
+    assert int(response["Retry-After"]) > 0
+    assert "_auth_user_id" not in client.session
+    _cool_off_passes()
+    assert client.post(path, {"username": "root", "password": RIGHT}).status_code == 302
+    assert "_auth_user_id" in client.session
+
+
 def _redis_url() -> str:
     """The Redis database this suite may use: CACHE_URL's if set, else the broker's."""
     location = settings.CACHES["default"].get("LOCATION", "")
