@@ -8,16 +8,24 @@ from chats import selectors, services
 from chats.models import Conversation
 from chats.serializers import ConversationCreateSerializer, ConversationSerializer
 from core.pagination import NewestCreatedFirstCursorPagination
+from core.throttling import PolicyThrottle, RateLimitedMixin
+
+
+class ConversationCreateThrottle(PolicyThrottle):
+    """Conversations a user may start in a window."""
+
+    scope = "conversation_create"
 
 
 class ConversationViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    RateLimitedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """Conversations the caller takes part in; any other is a 404."""
 
     serializer_class = ConversationSerializer
     pagination_class = NewestCreatedFirstCursorPagination
     lookup_value_regex = r"\d+"
+    rate_limits = {"create": [ConversationCreateThrottle]}
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user

@@ -14,6 +14,7 @@ from accounts.services import user_delete
 from chats.models import Conversation
 from chats.selectors import conversation_participant_ids
 from core.pagination import NewestCreatedFirstCursorPagination, NewestFirstCursorPagination
+from core.throttling import PolicyThrottle, RateLimitedMixin
 from messaging import selectors, services
 from messaging.list_cache import cached_list
 from messaging.models import Message
@@ -47,7 +48,23 @@ class DeleteUserView(APIView):
 # --- Messages -------------------------------------------------------------------------------
 
 
+class MessageSendThrottle(PolicyThrottle):
+    """Messages a user may send (direct and group together) in a short window."""
+
+    scope = "message_send"
+
+
+class MessageSendDailyThrottle(PolicyThrottle):
+    """... and in a day, so that a steady sender cannot flood either."""
+
+    scope = "message_send_day"
+
+
+SEND_LIMITS = [MessageSendThrottle, MessageSendDailyThrottle]
+
+
 class MessageViewSet(
+    RateLimitedMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
@@ -59,6 +76,7 @@ class MessageViewSet(
     permission_classes = [IsAuthenticated, IsSenderOrReadOnly]
     lookup_value_regex = r"\d+"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    rate_limits = {"create": SEND_LIMITS}
 
     def get_queryset(self):
         return selectors.message_list_for_user(user=self.request.user)
@@ -155,13 +173,14 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Response(NotificationSerializer(notification).data)
 
 
-class ConversationMessagesView(generics.GenericAPIView):
+class ConversationMessagesView(RateLimitedMixin, generics.GenericAPIView):
     """GET and POST /api/conversations/{id}/messages/: a conversation's messages (participants
     only; anyone else gets 404)."""
 
     queryset = Message.objects.none()  # for the schema; the methods query what they show
     serializer_class = MessageSerializer
     pagination_class = NewestFirstCursorPagination
+    rate_limits = {"post": SEND_LIMITS}
 
     @extend_schema(responses={200: MessageSerializer(many=True)})
     @cached_list("conversation_messages", conversation_kwarg="pk")

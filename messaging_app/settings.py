@@ -414,3 +414,21 @@ AXES_LOCKOUT_CALLABLE = "core.throttling.lockout_response"
 # login would reset the counts of the accounts guessed from the same address.
 AXES_RESET_ON_SUCCESS = False
 AXES_DISABLE_ACCESS_LOG = True  # keep no log of successful logins (addresses, user agents)
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """A throttle rate such as `30/minute` (s, m, h, d); `off` disables the limit."""
+    value = os.environ.get(name, default).strip()
+    return None if value.lower() in {"", "off", "none"} else value
+
+
+# Per-user sending limits (core/throttling.py), answered with 429, Retry-After and the IETF
+# RateLimit headers: messages (direct and group together) in a burst and per day, and new
+# conversations per hour. A person typing stays far below them; a script does not.
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
+    {
+        "message_send": env_rate("THROTTLE_MESSAGES", "30/minute"),
+        "message_send_day": env_rate("THROTTLE_MESSAGES_DAY", "1000/day"),
+        "conversation_create": env_rate("THROTTLE_CONVERSATIONS", "20/hour"),
+    }
+)

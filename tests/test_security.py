@@ -635,6 +635,84 @@ def test_throttle_history_is_shared_through_the_redis_cache(low_rates, settings,
         raw.delete(key, f":1:throttle_{name}_{ip}1")
 
 
+# --- Sending limits -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def send_rates(settings):
+    """Small per-user rates; the throttles read them from the settings at each request."""
+    rates = {
+        **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+        "message_send": "3/minute",
+        "message_send_day": "5/day",
+        "conversation_create": "2/hour",
+    }
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    return rates
+
+
+def test_sending_has_per_user_limits_by_default():
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    for scope in ("message_send", "message_send_day", "conversation_create"):
+        assert rates[scope], scope
+
+
+def _send(client, kind: str, bob, conversation):
+    if kind == "direct":
+        body = {"receiver": bob.pk, "content": "hi"}
+        return client.post(reverse("message-list"), body, format="json")
+    url = reverse("conversation-messages", args=[conversation.pk])
+    return client.post(url, {"content": "hi all"}, format="json")
+
+
+def test_direct_and_group_messages_share_one_sending_rate(send_rates, alice, bob, carol):
+    conversation = conversation_create(creator=alice, participants=[bob, carol])
+    client = client_for(alice)
+    statuses = [_send(client, kind, bob, conversation).status_code for kind in "ddg"]
+    assert statuses == [201, 201, 201]
+    before = snapshot()
+    for kind in ("direct", "group"):
+        refused = _send(client, kind, bob, conversation)
+        assert "throttled" in assert_json(refused, 429)["detail"]
+        assert 0 < int(refused["Retry-After"]) <= 60
+        assert refused["RateLimit"].startswith('"message_send";r=0;t=')
+    assert snapshot() == before
+    # Reading is not sending, and the limit is alice's alone.
+    assert client.get(reverse("message-list")).status_code == 200
+    assert _send(client_for(bob), "direct", alice, conversation).status_code == 201
+
+
+def test_answers_carry_the_ietf_ratelimit_headers(send_rates, alice, bob):
+    response = _send(client_for(alice), "direct", bob, None)
+    assert response.status_code == 201
+    assert response["RateLimit-Policy"] == (
+        '"message_send";q=3;w=60, "message_send_day";q=5;w=86400'
+    )
+    burst, day = response["RateLimit"].split(", ")
+    assert burst.startswith('"message_send";r=2;t=') and 0 < int(burst.split("t=")[1]) <= 60
+    assert day.startswith('"message_send_day";r=4;t=')
+
+
+def test_the_daily_sending_limit_holds_across_bursts(send_rates, settings, alice, bob):
+    send_rates["message_send"] = "100/minute"
+    client = client_for(alice)
+    statuses = [_send(client, "direct", bob, None).status_code for _ in range(6)]
+    assert statuses == [201] * 5 + [429]
+
+
+def test_creating_conversations_has_a_per_user_limit(send_rates, alice, bob, carol):
+    client = client_for(alice)
+    url = reverse("conversation-list")
+    statuses = [
+        client.post(url, {"participants": [bob.pk, carol.pk]}, format="json").status_code
+        for _ in range(3)
+    ]
+    assert statuses == [201, 201, 429]
+    assert Conversation.objects.count() == 2
+    assert client.get(url).status_code == 200
+    assert client_for(bob).post(url, {"participants": [carol.pk]}, format="json").status_code == 201
+
+
 # --- Size limits ----------------------------------------------------------------------------
 
 
