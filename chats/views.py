@@ -1,7 +1,9 @@
 """HTTP adapters of conversations."""
 
+from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from chats import selectors, services
@@ -41,3 +43,13 @@ class ConversationViewSet(
         )
         conversation = self.get_queryset().get(pk=conversation.pk)
         return Response(ConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["post"])
+    def leave(self, request, pk=None):
+        """Leave the conversation: it, its messages and its notifications disappear for the
+        caller at once. Nobody can add them back through the API."""
+        if selectors.conversation_participant_ids(user=request.user, conversation_id=pk) is None:
+            raise Http404
+        services.conversation_leave(user=request.user, conversation=Conversation(pk=int(pk)))
+        return Response(status=status.HTTP_204_NO_CONTENT)
