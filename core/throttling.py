@@ -117,3 +117,10 @@ class RateLimitedMixin:
         if states:
             response["RateLimit"] = ", ".join(states)
         return response
+
+
+class PasswordCheckThrottle(PolicyThrottle):
+    """Attempts at the caller's own password (password change, account deletion): a stolen
+    access token must not become a way to guess the password."""
+
+    scope = "password_check"

@@ -10,11 +10,12 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.serializers import PasswordConfirmSerializer
 from accounts.services import user_delete
 from chats.models import Conversation
 from chats.selectors import conversation_participant_ids
 from core.pagination import NewestCreatedFirstCursorPagination, NewestFirstCursorPagination
-from core.throttling import PolicyThrottle, RateLimitedMixin
+from core.throttling import PasswordCheckThrottle, PolicyThrottle, RateLimitedMixin
 from messaging import selectors, services
 from messaging.list_cache import cached_list
 from messaging.models import Message
@@ -32,10 +33,16 @@ from messaging.serializers import (
 )
 
 
-class DeleteUserView(APIView):
-    @extend_schema(request=None, responses={202: TaskAcceptedSerializer})
+class DeleteUserView(RateLimitedMixin, APIView):
+    rate_limits = {"post": [PasswordCheckThrottle]}
+
+    @extend_schema(request=PasswordConfirmSerializer, responses={202: TaskAcceptedSerializer})
     def post(self, request):
-        """Delete the caller's account now; its data is purged in the background."""
+        """Delete the caller's account now, given its password; its data is purged in the
+        background."""
+        PasswordConfirmSerializer(data=request.data, context={"request": request}).is_valid(
+            raise_exception=True
+        )
         user = request.user
         user_delete(user=user)
         # Set by the post_delete receiver (messaging/signals.py) that scheduled the purge.

@@ -432,3 +432,19 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].update(
         "conversation_create": env_rate("THROTTLE_CONVERSATIONS", "20/hour"),
     }
 )
+
+# Tokens do not outlive a password change: each carries a hash of the password it was issued
+# under and is refused once that changes (however it changes), and the password endpoint also
+# blacklists the refresh tokens issued before. Logout blacklists a refresh token. simplejwt's
+# token blacklist app keeps every refresh token issued; `manage.py flushexpiredtokens` (run
+# daily by beat) deletes the expired ones.
+INSTALLED_APPS += ["rest_framework_simplejwt.token_blacklist"]
+SIMPLE_JWT["CHECK_REVOKE_TOKEN"] = True
+CELERY_BEAT_SCHEDULE["flush-expired-tokens"] = {
+    "task": "flush_expired_tokens",
+    "schedule": crontab(minute=30, hour=4),
+}
+# Guesses at the caller's own password (password change, account deletion), per user.
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["password_check"] = env_rate(
+    "THROTTLE_PASSWORD", "10/hour"
+)

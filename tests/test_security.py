@@ -393,10 +393,23 @@ def test_refresh_token_used_as_access_token_is_401(alice):
     assert_401_json(_me_with(f"Bearer {RefreshToken.for_user(alice)}"))
 
 
+PASSWORD = "correct-horse-battery-staple"  # what make_user sets
+
+
+@pytest.mark.parametrize("body", [{}, {"password": ""}, {"password": "wrong"}, {"password": 1}])
+def test_account_deletion_asks_for_the_password_again(objects, alice, body):
+    """A stolen access token alone cannot delete the account."""
+    before = snapshot()
+    response = client_for(alice).post(reverse("delete-user"), body, format="json")
+    assert "password" in assert_json(response, 400)
+    assert snapshot() == before
+
+
 def test_access_token_of_a_deleted_user_is_401(alice):
     client = client_for(alice)
     assert client.get(reverse("me")).status_code == 200
-    assert client.post(reverse("delete-user")).status_code == 202
+    response = client.post(reverse("delete-user"), {"password": PASSWORD}, format="json")
+    assert response.status_code == 202
     assert_401_json(client.get(reverse("me")))
     assert_401_json(client.get(reverse("message-list")))
 

@@ -19,6 +19,8 @@ from messaging import services
 from messaging.models import Message
 from testkit import client_for
 
+PASSWORD = "correct-horse-battery-staple"  # what the make_user fixture sets
+
 # Invalidation happens after commit, as in production: the tests commit for real.
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -225,7 +227,8 @@ def test_conversation_list_is_cached_and_fresh(alice, bob, carol):
 def test_account_deletion_hides_its_messages_from_cached_lists(chat, alice, bob):
     a = client_for(alice)
     assert len(ids(a.get(MESSAGES))) == 2
-    assert client_for(bob).post(reverse("delete-user")).status_code == 202
+    deleted = client_for(bob).post(reverse("delete-user"), {"password": PASSWORD}, format="json")
+    assert deleted.status_code == 202
     assert ids(a.get(MESSAGES)) == []  # before any purge has run
 
 
