@@ -5,7 +5,8 @@ change it describes does. After commit it is published to the broker; if the bro
 publish fails fast and the event waits for the relay (`outbox_relay`, run by beat and by
 `manage.py outbox_relay`). Workers drain pending events in batches and mark them processed in the
 same transaction as their effects, so each event's effect lands once; a duplicate delivery finds
-the event processed and does nothing.
+the event processed and does nothing. A task may name a `redact` function: a processed event
+keeps only what it leaves of the payload (no content outlives its processing).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from django.utils import timezone
 from outbox.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
+
+Redact = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def outbox_enqueue(*, task: str, payload: dict[str, Any], key: str = "") -> OutboxEvent:
@@ -108,12 +111,15 @@ def outbox_drain(
     first_id: str | None,
     handler: Callable[[list[OutboxEvent]], None],
     batch_size: int | None = None,
+    redact: Redact | None = None,
 ) -> int:
     """Process up to `batch_size` pending events of `task` in one transaction; return how many.
 
     The event named by `first_id` is taken first; the rest are the oldest pending ones that no
     other worker holds (`SELECT ... FOR UPDATE SKIP LOCKED` where the database has it). Batching
-    is what lets one worker keep up with a burst: many events, one insert, one commit.
+    is what lets one worker keep up with a burst: many events, one insert, one commit. With
+    `redact`, the events keep only what it leaves of their payloads, written in the same
+    transaction that marks them processed.
     """
     batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
     with transaction.atomic():
@@ -127,9 +133,33 @@ def outbox_drain(
         if not events:
             return 0
         handler(events)
-        OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(
-            processed_at=timezone.now()
+        _mark_processed(events, redact)
+    return len(events)
+
+
+def _mark_processed(events: list[OutboxEvent], redact: Redact | None) -> None:
+    now = timezone.now()
+    if redact is None:
+        OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(processed_at=now)
+        return
+    for event in events:
+        event.payload = redact(event.payload)
+        event.processed_at = now
+    OutboxEvent.objects.bulk_update(events, ["payload", "processed_at"])
+
+
+def outbox_discard(*, task: str, keys: Iterable[str], redact: Redact) -> int:
+    """Mark the pending events of `task` with these keys processed without running them, as
+    what they describe is gone, keeping only what `redact` leaves of their payloads; return how
+    many."""
+    with transaction.atomic():
+        events = list(
+            OutboxEvent.objects.select_for_update().filter(
+                task=task, key__in=list(keys), processed_at__isnull=True
+            )
         )
+        if events:
+            _mark_processed(events, redact)
     return len(events)
 
 
