@@ -10,8 +10,14 @@ from accounts.models import User
 
 
 def user_register(*, username: str, email: str, password: str) -> User:
-    """Create an account; a password the validators refuse is a ValidationError on `password`."""
-    user = User(username=username, email=email)
+    """Create an account; a password the validators refuse is a ValidationError on `password`.
+
+    The username is stored in NFKC form, and one that differs from an existing one only by case
+    or Unicode compatibility form is taken (the database refuses it too, under a race).
+    """
+    if User.objects.same_username(username).exists():
+        raise ValidationError({"username": ["A user with that username already exists."]})
+    user = User(username=User.normalize_username(username), email=email)
     try:
         validate_password(password, user)
     except ValidationError as exc:

@@ -567,6 +567,13 @@ def test_one_address_guessing_many_accounts_is_locked_out(alice, bob):
     assert_json(_token("bob", RIGHT, "192.0.2.51"), 200)  # bob himself, from elsewhere
 
 
+def test_guesses_spread_over_spellings_of_a_username_count_together(alice):
+    spellings = ["alice", "ALICE", "Alice", "\uff41\uff4c\uff49\uff43\uff45", "aLiCe"]
+    for i in range(settings.AXES_FAILURE_LIMIT):
+        _token(spellings[i % len(spellings)], f"guess-{i}", f"192.0.2.{100 + i}")
+    assert_json(_token("alice", RIGHT, "198.51.100.42"), 429)
+
+
 @pytest.mark.parametrize("path", ["/admin/login/", "/api-auth/login/"])
 def test_session_logins_are_locked_out_too(make_user, path):
     from django.test import Client

@@ -71,6 +71,26 @@ def test_register_duplicate_username_is_400(anon, make_user):
     assert User.objects.filter(username="dana").count() == 1
 
 
+@pytest.mark.parametrize("spelling", ["DANA", "Dana", "\uff44\uff41\uff4e\uff41"])
+def test_register_a_username_taken_in_another_case_or_form_is_400(anon, make_user, spelling):
+    make_user("dana")
+    response = register(anon, username=spelling, email="other@example.com")
+    assert response.status_code == 400
+    assert "username" in response.json()
+    assert User.objects.count() == 1
+
+
+@pytest.mark.parametrize("spelling", ["ALICE", "Alice", "\uff41\uff4c\uff49\uff43\uff45"])
+def test_login_with_another_case_or_form_of_the_username(anon, alice, spelling):
+    response = anon.post(
+        TOKEN, {"username": spelling, "password": "correct-horse-battery-staple"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    client = client_for(None)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
+    assert client.get(ME).json()["id"] == alice.pk
+
+
 @pytest.mark.parametrize("missing", ["username", "password", "email"])
 def test_register_missing_field_is_400(anon, missing):
     body = {"username": "dana", "password": GOOD_PASSWORD, "email": "dana@example.com"}
