@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse
-from django.utils.cache import patch_cache_control, patch_vary_headers
 from rest_framework.renderers import JSONRenderer
 
 from messaging.cache import (
@@ -67,10 +66,9 @@ def _canonical_query(view, request, params: tuple[str, ...]) -> str:
 
 
 def _respond(body: bytes, outcome: str) -> HttpResponse:
+    # Private to its user: messaging_app.middleware.PrivateAPIMiddleware marks every API answer.
     response = HttpResponse(body, content_type="application/json")
     response["X-Cache"] = outcome
-    patch_cache_control(response, private=True, no_cache=True)
-    patch_vary_headers(response, ("Authorization", "Cookie"))
     return response
 
 

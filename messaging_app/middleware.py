@@ -1,4 +1,5 @@
-"""Request guards of the whole site: oversized bodies, and input nested too deeply to parse.
+"""Guards of the whole site: oversized bodies, input nested too deeply to parse, and API answers
+kept out of shared caches.
 
 DRF's JSON parser streams the body and so bypasses DATA_UPLOAD_MAX_MEMORY_SIZE; the size check
 does not depend on who reads the body.
@@ -8,6 +9,7 @@ import logging
 
 from django.conf import settings
 from django.http import JsonResponse
+from django.utils.cache import patch_cache_control, patch_vary_headers
 
 logger = logging.getLogger(__name__)
 
@@ -50,3 +52,21 @@ class UnparsableInputMiddleware:
             return None
         logger.warning("Refused input nested too deeply on %s %s", request.method, request.path)
         return JsonResponse({"detail": "JSON parse error - nested too deeply."}, status=400)
+
+
+class PrivateAPIMiddleware:
+    """Every answer under /api/ is for its caller only: `Cache-Control: private, no-cache` and
+    `Vary: Authorization, Cookie`, so that no proxy or shared cache serves it to someone else.
+
+    DRF's token and session authentication add no Vary of their own (PITFALLS.md, Caching).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path.startswith("/api/"):
+            patch_cache_control(response, private=True, no_cache=True)
+            patch_vary_headers(response, ("Authorization", "Cookie"))
+        return response

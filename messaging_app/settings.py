@@ -448,3 +448,7 @@ CELERY_BEAT_SCHEDULE["flush-expired-tokens"] = {
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["password_check"] = env_rate(
     "THROTTLE_PASSWORD", "10/hour"
 )
+
+# Every answer under /api/ is private to its caller (messaging_app/middleware.py): outermost, so
+# that it marks the answers of the other guards too.
+MIDDLEWARE.insert(0, "messaging_app.middleware.PrivateAPIMiddleware")

@@ -860,6 +860,36 @@ def test_thread_is_cut_at_the_limit(settings, alice, bob, limit, truncated):
     assert _count_nodes(data) == min(limit, 12)
 
 
+# --- Shared caches --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("me", []),
+        ("notification-list", []),
+        ("conversation-list", []),
+        ("conversation-detail", ["conversation"]),
+        ("message-unread", []),
+        ("message-list", []),
+        ("message-detail", ["direct"]),
+        ("message-history", ["direct"]),
+    ],
+)
+def test_answers_for_a_user_are_never_stored_by_a_shared_cache(objects, bob, name, args):
+    response = client_for(bob).get(reverse(name, args=[objects[a] for a in args]))
+    assert response.status_code == 200
+    assert "private" in response["Cache-Control"]
+    vary = {v.strip() for v in response["Vary"].split(",")}
+    assert {"Authorization", "Cookie"} <= vary
+
+
+def test_errors_under_the_api_are_private_too(alice):
+    response = client_for(alice).get(reverse("message-detail", args=[MISSING_ID]))
+    assert response.status_code == 404
+    assert "private" in response["Cache-Control"]
+
+
 # --- Unknown URLs and server errors ---------------------------------------------------------
 
 
