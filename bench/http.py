@@ -4,8 +4,8 @@ One wrk run per endpoint, each for the same time with the same connections:
 - trivial: GET /api/bench/ping/ (bench/urls.py: no auth, no query): the server's ceiling;
 - GET /api/auth/me/ (JWT authentication and one query), for information;
 - cached list: GET /api/messaging/messages/?page_size=50, the same URL every time: hits;
-- uncached list: the same page, with a query string unique to each request, so that each one
-  misses (and, like any miss, computes the page and stores it);
+- uncached list: the same page, under a cursor unique to each request, so that each one misses
+  (and, like any miss, computes the page and stores it);
 - message POST: POST /api/messaging/messages/ (a direct message; each publishes its task).
 The list cache is the Redis cache (BENCH_CACHE_URL) so that both gunicorn workers share it. No
 Celery worker runs here (it would take CPU from the server; section 4 measures its work).
@@ -13,12 +13,14 @@ Celery worker runs here (it would take CPU from the server; section 4 measures i
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -59,15 +61,47 @@ done = function(summary, latency, requests)
 end
 """
 
+# The list cache keys on the cursor (and the page size), not on the rest of the query: each
+# request names the same first page through a cursor no other request used. DRF's cursor is
+# base64 of a query string; it ignores the unknown `n`, and `p` lies after every message.
 LUA_UNCACHED = r"""
 local counter = 0
 local tag = tostring(os.time())
+local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+local escaped = {["+"] = "%%2B", ["/"] = "%%2F", ["="] = "%%3D"}
+
+local function base64(s)
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
+    for j = 3, 0, -1 do
+      local k = math.fmod(math.floor(n / 64 ^ j), 64)
+      out[#out + 1] = alphabet:sub(k + 1, k + 1)
+    end
+    if not b then
+      out[#out - 1], out[#out] = "=", "="
+    elseif not c then
+      out[#out] = "="
+    end
+  end
+  return table.concat(out)
+end
+
 request = function()
   counter = counter + 1
-  local path = "/api/messaging/messages/?page_size=%d&nocache=" .. tag .. "-" .. counter
+  local cursor = base64("p=2100-01-01T00:00:00Z&n=" .. tag .. "-" .. counter)
+  local path = "/api/messaging/messages/?page_size=%d&cursor=" .. cursor:gsub("[+/=]", escaped)
   return wrk.format("GET", path)
 end
 """
+
+
+def fresh_cursor(tag: str) -> str:
+    """What LUA_UNCACHED sends: a cursor for the first page that no other request used."""
+    raw = base64.b64encode(f"p=2100-01-01T00:00:00Z&n={tag}".encode()).decode()
+    return urllib.parse.quote(raw, safe="")
+
 
 LUA_POST = r"""
 wrk.method = "POST"
@@ -228,7 +262,9 @@ def _measure(server: Gunicorn, f: dict, sizes: Sizes) -> dict[str, list[dict]]:
         _request(base, list_path, token)
         _request(base, "/api/auth/me/", token)
     _expect_cache(base, list_path, token, "HIT", "the list is not served from the shared cache")
-    _expect_cache(base, list_path + "&nocache=probe", token, "MISS", "a new query should miss")
+    _expect_cache(base, list_path + "&junk=probe", token, "HIT", "junk should not make a new entry")
+    fresh = f"{list_path}&cursor={fresh_cursor('probe')}"
+    _expect_cache(base, fresh, token, "MISS", "a new cursor should miss")
     runs = _runs(base, f)
     parts: dict[str, list[dict]] = {name: [] for name in runs}
     seconds = max(1, round(sizes.http_seconds / sizes.http_slices))

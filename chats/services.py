@@ -14,6 +14,16 @@ def conversation_create(*, creator: User, participants: list[User]) -> Conversat
     return conversation
 
 
+def conversation_leave(*, user: User, conversation: Conversation) -> None:
+    """Take the user out of the conversation. What they posted stays for the others.
+
+    Through `participants.remove`, so that the m2m_changed receiver invalidates their cached
+    lists as for any membership change.
+    """
+    with transaction.atomic():
+        conversation.participants.remove(user)
+
+
 def membership_remove_all(*, user_id: int) -> None:
     """Take a (deleted) account out of every conversation."""
     Conversation.participants.through.objects.filter(user_id=user_id).delete()

@@ -1,4 +1,5 @@
-"""System checks of the messaging app: the cached lists need a cache every process shares.
+"""System checks of the messaging app: the cached lists need a cache every process shares, and
+that cache must not be able to fill the broker's Redis.
 
 The lists are invalidated by version tokens that writes replace (messaging/cache.py). With a
 cache of each process's own (LocMemCache), a write served by one web process, or a notification
@@ -10,17 +11,21 @@ error, and every process refuses to start with it (MessagingConfig.ready).
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
-from django.core.checks import Error
+from django.core.checks import Error, Tags, Warning, register
 
 # Cache backends whose entries live inside one process.
 PROCESS_LOCAL_BACKENDS = ("django.core.cache.backends.locmem.LocMemCache",)
+_LOOPBACK = {"", "localhost", "127.0.0.1", "::1"}
 
 
 def cache_is_per_process() -> bool:
     return settings.CACHES["default"]["BACKEND"] in PROCESS_LOCAL_BACKENDS
 
 
+@register(Tags.caches, deploy=True)
 def shared_cache_check(app_configs=None, **kwargs) -> list[Error]:
     if not getattr(settings, "REQUIRE_SHARED_CACHE", False) or not cache_is_per_process():
         return []
@@ -32,5 +37,37 @@ def shared_cache_check(app_configs=None, **kwargs) -> list[Error]:
             hint="Set CACHE_URL to a Redis cache every process shares, e.g. "
             "redis://cache.internal:6379/1 (README, Production).",
             id="messaging.E001",
+        )
+    ]
+
+
+def _redis_server(url: str) -> tuple[str, int] | None:
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("redis", "rediss"):
+        return None
+    host = parts.hostname or ""
+    return ("localhost" if host in _LOOPBACK else host, parts.port or 6379)
+
+
+@register(Tags.caches)
+def cache_apart_from_broker(app_configs=None, **kwargs) -> list[Warning]:
+    """Redis applies maxmemory and its eviction policy per server, not per database number.
+
+    A cache on the broker's server either fills it (`noeviction`: publishes fail) or evicts
+    queued tasks (`allkeys-lru`).
+    """
+    cache = settings.CACHES["default"]
+    if not cache["BACKEND"].endswith("RedisCache"):
+        return []
+    server = _redis_server(cache["LOCATION"])
+    if server is None or server != _redis_server(settings.CELERY_BROKER_URL):
+        return []
+    return [
+        Warning(
+            f"CACHE_URL names the broker's Redis server {server[0]}:{server[1]}.",
+            hint="Run the cache on a Redis server of its own with maxmemory and "
+            "maxmemory-policy allkeys-lru, and keep noeviction on the broker's (README, "
+            "Configuration).",
+            id="messaging.W001",
         )
     ]

@@ -1,18 +1,22 @@
-"""Per-user cache of list responses, keyed by view, user and query, checked against versions.
+"""Per-user cache of list responses, keyed by view, user and page, checked against versions.
 
 A hit reads the version tokens (messaging/cache.py) and the stored body in one `get_many`, so it
 is a single round trip to a shared cache and touches no database table.
+
+The key holds only what changes the response (the cursor and the effective page size), so query
+parameters a client adds or reorders cannot multiply the entries; a body over
+LIST_CACHE_MAX_ENTRY_BYTES is served but not stored. The cache's memory is therefore bounded.
 """
 
 from __future__ import annotations
 
 import hashlib
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse
-from django.utils.cache import patch_cache_control, patch_vary_headers
 from rest_framework.renderers import JSONRenderer
 
 from messaging.cache import (
@@ -48,17 +52,45 @@ def _entry_key(view_name: str, user_id: int, scope: str, query: str) -> str:
     return f"{PREFIX}:resp:{view_name}:{user_id}:{scope}:{query_hash}"
 
 
-def _private(response: HttpResponse) -> HttpResponse:
-    patch_cache_control(response, private=True, no_cache=True)
-    patch_vary_headers(response, ("Authorization", "Cookie"))
+def _canonical_query(view, request, params: tuple[str, ...]) -> str:
+    """The query parameters that change the response, in a fixed order; the rest is ignored.
+
+    The page size is the one the paginator will use, so `page_size=abc` and no page size share
+    the entry of the default size.
+    """
+    values = {name: request.query_params.get(name, "") for name in params}
+    paginator = getattr(view, "paginator", None)
+    if paginator is not None:
+        values["page_size"] = str(paginator.get_page_size(request))
+    return urlencode(sorted(values.items()))
+
+
+def _respond(body: bytes, outcome: str) -> HttpResponse:
+    # Private to its user: messaging_app.middleware.PrivateAPIMiddleware marks every API answer.
+    response = HttpResponse(body, content_type="application/json")
+    response["X-Cache"] = outcome
     return response
 
 
-def cached_list(view_name: str, *, conversation_kwarg: str | None = None):
+def _store(key: str, tokens: list[str], body: bytes) -> None:
+    """Keep the body unless it is over the cap (a huge page is served, just not kept).
+
+    Stored with the tokens read before the query: a write that commits meanwhile changes a
+    token, so this entry is never served for the newer state.
+    """
+    if len(body) <= settings.LIST_CACHE_MAX_ENTRY_BYTES:
+        cache.set(key, (tokens, body), timeout=settings.MESSAGE_LIST_CACHE_TIMEOUT)
+
+
+def cached_list(
+    view_name: str, *, conversation_kwarg: str | None = None, params: tuple[str, ...] = ("cursor",)
+):
     """Cache a DRF list action per user, for MESSAGE_LIST_CACHE_TIMEOUT seconds.
 
     Only authenticated JSON responses with status 200 are stored. A hit returns the stored bytes
     without touching the database (authentication has already happened in `initial()`).
+    `params` names the query parameters that change the response besides the page size (a
+    filter the view adds must be listed here).
     """
 
     def decorator(method):
@@ -72,22 +104,17 @@ def cached_list(view_name: str, *, conversation_kwarg: str | None = None):
             if conversation_kwarg:
                 scope = str(kwargs[conversation_kwarg])
                 version_keys.append(conversation_version_key(scope))
-            key = _entry_key(view_name, user.pk, scope, request.META.get("QUERY_STRING", ""))
+            query = _canonical_query(self, request, params)
+            key = _entry_key(view_name, user.pk, scope, query)
             tokens, body = _lookup(version_keys, key)
             if body is not None:
-                response = HttpResponse(body, content_type="application/json")
-                response["X-Cache"] = "HIT"
-                return _private(response)
+                return _respond(body, "HIT")
             response = method(self, request, *args, **kwargs)
             if response.status_code != 200:
                 return response
             body = JSONRenderer().render(response.data)
-            # Stored with the tokens read before the query: a write that commits meanwhile
-            # changes a token, so this entry is never served for the newer state.
-            cache.set(key, (tokens, body), timeout=settings.MESSAGE_LIST_CACHE_TIMEOUT)
-            fresh = HttpResponse(body, content_type="application/json")
-            fresh["X-Cache"] = "MISS"
-            return _private(fresh)
+            _store(key, tokens, body)
+            return _respond(body, "MISS")
 
         return wrapper
 

@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
 from accounts.models import User
+from chats.selectors import conversation_ids_of
 from messaging.models import Message, MessageHistory, Notification
 
 
@@ -48,8 +49,17 @@ def message_history(*, message: Message):
 
 
 def notifications_for_user(*, user: User):
+    """The user's notifications of messages they may see now.
+
+    A direct message stays theirs (they received it); a group message only while they take part
+    in its conversation: whoever leaves or is removed loses its notifications with the messages.
+    """
+    still_visible = Q(message__conversation__isnull=True) | Q(
+        message__conversation__in_subquery=conversation_ids_of(user_id=user.pk)
+    )
     return (
         Notification.objects.filter(user_id=user.pk)
+        .filter(still_visible)
         .filter(message__sender__username__isnull=False)  # hide deleted accounts' messages
         .select_related("message", "message__sender")
         .order_by("-created_at", "-id")

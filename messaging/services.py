@@ -20,7 +20,7 @@ from chats.services import membership_remove_all
 from messaging import cache
 from messaging.models import Message, MessageHistory, MessageRead, Notification
 from outbox.models import OutboxEvent
-from outbox.services import outbox_enqueue
+from outbox.services import outbox_discard, outbox_enqueue
 
 Progress = Callable[[int, int], None]
 
@@ -114,9 +114,11 @@ def message_edit(*, message: Message, editor: User, content: str) -> Message:
 
 
 def message_delete(*, message: Message) -> None:
+    message_id = message.pk
     with transaction.atomic():
         _invalidate_lists(message)
         message.delete()
+        _forget_edits([message_id])
 
 
 def message_mark_read(*, message: Message, user: User) -> None:
@@ -184,6 +186,18 @@ def message_edit_capture(*, message: Message, update_fields: Iterable[str] | Non
         "edited_at": message.edited_at.isoformat(),
     }
     outbox_enqueue(task=ARCHIVE_TASK, payload=payload, key=f"message:{message.pk}")
+
+
+def edit_event_redacted(payload: dict[str, Any]) -> dict[str, Any]:
+    """An edit's event without the old text, once the history row holds it (or the message is
+    gone): the outbox keeps processed events for a day, message content must not stay there."""
+    return {key: value for key, value in payload.items() if key != "old_content"}
+
+
+def _forget_edits(message_ids: Iterable[int]) -> None:
+    """The pending edits of deleted messages have nothing left to archive: drop their text."""
+    keys = [f"message:{pk}" for pk in message_ids]
+    outbox_discard(task=ARCHIVE_TASK, keys=keys, redact=edit_event_redacted)
 
 
 def user_data_purge_schedule(*, user_id: int) -> OutboxEvent:
@@ -268,7 +282,7 @@ def _delete_rows(model, ids: list[int]) -> None:
 
 
 def _delete_messages(model, ids: list[int]) -> None:
-    """Delete messages with what hangs on them in five set-based statements.
+    """Delete messages with what hangs on them in six set-based statements.
 
     Django's collector would load every row and ask each relation in turn (about 17 statements
     a batch); the relations are known here, so they are handled directly. Messages have no
@@ -279,6 +293,7 @@ def _delete_messages(model, ids: list[int]) -> None:
         related.objects.filter(message_id__in=ids).delete()
     deleted = Message.objects.filter(pk__in=ids)
     deleted._raw_delete(deleted.db)
+    _forget_edits(ids)
 
 
 def _purge_batches(queryset, delete, *, batch_size: int, on_batch: Callable[[int], None]) -> None:

@@ -10,10 +10,12 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.serializers import PasswordConfirmSerializer
 from accounts.services import user_delete
 from chats.models import Conversation
 from chats.selectors import conversation_participant_ids
 from core.pagination import NewestCreatedFirstCursorPagination, NewestFirstCursorPagination
+from core.throttling import PasswordCheckThrottle, PolicyThrottle, RateLimitedMixin
 from messaging import selectors, services
 from messaging.list_cache import cached_list
 from messaging.models import Message
@@ -31,10 +33,16 @@ from messaging.serializers import (
 )
 
 
-class DeleteUserView(APIView):
-    @extend_schema(request=None, responses={202: TaskAcceptedSerializer})
+class DeleteUserView(RateLimitedMixin, APIView):
+    rate_limits = {"post": [PasswordCheckThrottle]}
+
+    @extend_schema(request=PasswordConfirmSerializer, responses={202: TaskAcceptedSerializer})
     def post(self, request):
-        """Delete the caller's account now; its data is purged in the background."""
+        """Delete the caller's account now, given its password; its data is purged in the
+        background."""
+        PasswordConfirmSerializer(data=request.data, context={"request": request}).is_valid(
+            raise_exception=True
+        )
         user = request.user
         user_delete(user=user)
         # Set by the post_delete receiver (messaging/signals.py) that scheduled the purge.
@@ -47,7 +55,23 @@ class DeleteUserView(APIView):
 # --- Messages -------------------------------------------------------------------------------
 
 
+class MessageSendThrottle(PolicyThrottle):
+    """Messages a user may send (direct and group together) in a short window."""
+
+    scope = "message_send"
+
+
+class MessageSendDailyThrottle(PolicyThrottle):
+    """... and in a day, so that a steady sender cannot flood either."""
+
+    scope = "message_send_day"
+
+
+SEND_LIMITS = [MessageSendThrottle, MessageSendDailyThrottle]
+
+
 class MessageViewSet(
+    RateLimitedMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
@@ -59,6 +83,7 @@ class MessageViewSet(
     permission_classes = [IsAuthenticated, IsSenderOrReadOnly]
     lookup_value_regex = r"\d+"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    rate_limits = {"create": SEND_LIMITS}
 
     def get_queryset(self):
         return selectors.message_list_for_user(user=self.request.user)
@@ -155,13 +180,14 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Response(NotificationSerializer(notification).data)
 
 
-class ConversationMessagesView(generics.GenericAPIView):
+class ConversationMessagesView(RateLimitedMixin, generics.GenericAPIView):
     """GET and POST /api/conversations/{id}/messages/: a conversation's messages (participants
     only; anyone else gets 404)."""
 
     queryset = Message.objects.none()  # for the schema; the methods query what they show
     serializer_class = MessageSerializer
     pagination_class = NewestFirstCursorPagination
+    rate_limits = {"post": SEND_LIMITS}
 
     @extend_schema(responses={200: MessageSerializer(many=True)})
     @cached_list("conversation_messages", conversation_kwarg="pk")

@@ -1,5 +1,7 @@
 """JSON errors everywhere under /api/, including Django's own 400/404/500 pages."""
 
+import re
+
 from django.core.exceptions import ObjectDoesNotExist, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
@@ -62,13 +64,29 @@ _BODY_METHODS = {"post", "put", "patch"}
 _PAGINATION_PARAMS = {"cursor", "page_size"}
 
 
+def _is_throttled(callback, method: str) -> bool:
+    """Whether the view throttles this method: all of its methods, or this action by
+    `rate_limits` (core/throttling.py)."""
+    view = getattr(callback, "cls", None)
+    if view is None:
+        return False
+    if getattr(view, "throttle_scope", None) or view.throttle_classes:
+        return True
+    handler = (getattr(callback, "actions", None) or {}).get(method, method)
+    return bool(getattr(view, "rate_limits", {}).get(handler))
+
+
+def _shape(path: str) -> str:
+    """The path with its parameters blanked: the schema renames `{pk}` to `{id}`."""
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
 def _throttled_operations(generator) -> set[tuple[str, str]]:
-    found = set()
-    for path, _regex, method, callback in getattr(generator, "endpoints", None) or []:
-        view = getattr(callback, "cls", None)
-        if view is not None and (getattr(view, "throttle_scope", None) or view.throttle_classes):
-            found.add((path, method.lower()))
-    return found
+    return {
+        (_shape(path), method.lower())
+        for path, _regex, method, callback in getattr(generator, "endpoints", None) or []
+        if _is_throttled(callback, method.lower())
+    }
 
 
 def document_error_responses(result, generator, request, public):
@@ -101,7 +119,7 @@ def document_error_responses(result, generator, request, public):
                 codes["403"] = "Authenticated, but not allowed to do this."
             if "{" in path or "cursor" in query:
                 codes["404"] = "No such object visible to the caller, or an invalid cursor."
-            if (path, method) in throttled:
+            if (_shape(path), method) in throttled:
                 codes["429"] = "Too many requests: see the Retry-After header."
             responses = operation.setdefault("responses", {})
             for code, description in codes.items():

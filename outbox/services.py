@@ -5,7 +5,8 @@ change it describes does. After commit it is published to the broker; if the bro
 publish fails fast and the event waits for the relay (`outbox_relay`, run by beat and by
 `manage.py outbox_relay`). Workers drain pending events in batches and mark them processed in the
 same transaction as their effects, so each event's effect lands once; a duplicate delivery finds
-the event processed and does nothing.
+the event processed and does nothing. A task may name a `redact` function: a processed event
+keeps only what it leaves of the payload (no content outlives its processing).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from django.utils import timezone
 from outbox.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
+
+Redact = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def outbox_enqueue(*, task: str, payload: dict[str, Any], key: str = "") -> OutboxEvent:
@@ -173,6 +176,7 @@ def outbox_drain(
     first_id: str | None,
     handler: Callable[[list[OutboxEvent]], None],
     batch_size: int | None = None,
+    redact: Redact | None = None,
 ) -> int:
     """Process up to `batch_size` pending events of `task` in one transaction; return how many.
 
@@ -180,19 +184,21 @@ def outbox_drain(
     other worker holds (`SELECT ... FOR UPDATE SKIP LOCKED` where the database has it) and that
     are not dead. Batching is what lets one worker keep up with a burst: many events, one insert,
     one commit. If the batch fails, the named event is tried alone, so that one bad event cannot
-    hold back the others (it fails on its own, and dies after OUTBOX_MAX_ATTEMPTS).
+    hold back the others (it fails on its own, and dies after OUTBOX_MAX_ATTEMPTS). With
+    `redact`, the events keep only what it leaves of their payloads, written in the same
+    transaction that marks them processed.
     """
     batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
     try:
-        return _drain_batch(task, first_id, handler, batch_size)
+        return _drain_batch(task, first_id, handler, batch_size, redact)
     except Exception:
         if batch_size == 1 or not first_id:
             raise
         logger.warning("outbox: a batch of %s failed; trying event %s alone", task, first_id)
-        return _drain_batch(task, first_id, handler, 1)
+        return _drain_batch(task, first_id, handler, 1, redact)
 
 
-def _drain_batch(task: str, first_id: str | None, handler, batch_size: int) -> int:
+def _drain_batch(task: str, first_id: str | None, handler, batch_size: int, redact) -> int:
     with transaction.atomic():
         pending = OutboxEvent.objects.select_for_update(skip_locked=True).filter(
             task=task, processed_at__isnull=True
@@ -204,9 +210,35 @@ def _drain_batch(task: str, first_id: str | None, handler, batch_size: int) -> i
         if not events:
             return 0
         handler(events)
+        _mark_processed(events, redact)
+    return len(events)
+
+
+def _mark_processed(events: list[OutboxEvent], redact: Redact | None) -> None:
+    now = timezone.now()
+    if redact is None:
         OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(
-            processed_at=timezone.now(), dead_at=None
+            processed_at=now, dead_at=None
         )
+        return
+    for event in events:
+        event.payload = redact(event.payload)
+        event.processed_at, event.dead_at = now, None
+    OutboxEvent.objects.bulk_update(events, ["payload", "processed_at", "dead_at"])
+
+
+def outbox_discard(*, task: str, keys: Iterable[str], redact: Redact) -> int:
+    """Mark the pending events of `task` with these keys processed without running them, as
+    what they describe is gone, keeping only what `redact` leaves of their payloads; return how
+    many."""
+    with transaction.atomic():
+        events = list(
+            OutboxEvent.objects.select_for_update().filter(
+                task=task, key__in=list(keys), processed_at__isnull=True
+            )
+        )
+        if events:
+            _mark_processed(events, redact)
     return len(events)
 
 

@@ -16,4 +16,6 @@ def _handle(events: list[OutboxEvent]) -> None:
 @app.task(name=NAME, **TASK_OPTIONS)
 def message_history_archive(event_id: str | None = None) -> int:
     """Archive this edit and other pending ones in one transaction; return the count."""
-    return outbox_drain(task=NAME, first_id=event_id, handler=_handle)
+    return outbox_drain(
+        task=NAME, first_id=event_id, handler=_handle, redact=services.edit_event_redacted
+    )

@@ -1,4 +1,7 @@
-"""Periodic tasks run by Celery beat: resend stuck outbox events, prune processed ones."""
+"""Periodic tasks run by Celery beat: resend stuck outbox events, prune processed ones, and
+delete expired refresh tokens."""
+
+from django.core.management import call_command
 
 from celery_app import app
 from outbox import services as outbox
@@ -13,3 +16,9 @@ def outbox_relay() -> int:
 @app.task(name="outbox_prune", **TASK_OPTIONS)
 def outbox_prune() -> int:
     return outbox.outbox_prune()
+
+
+@app.task(name="flush_expired_tokens", **TASK_OPTIONS)
+def flush_expired_tokens() -> None:
+    """Delete expired refresh tokens and their blacklist entries (simplejwt's command)."""
+    call_command("flushexpiredtokens")

@@ -393,10 +393,23 @@ def test_refresh_token_used_as_access_token_is_401(alice):
     assert_401_json(_me_with(f"Bearer {RefreshToken.for_user(alice)}"))
 
 
+PASSWORD = "correct-horse-battery-staple"  # what make_user sets
+
+
+@pytest.mark.parametrize("body", [{}, {"password": ""}, {"password": "wrong"}, {"password": 1}])
+def test_account_deletion_asks_for_the_password_again(objects, alice, body):
+    """A stolen access token alone cannot delete the account."""
+    before = snapshot()
+    response = client_for(alice).post(reverse("delete-user"), body, format="json")
+    assert "password" in assert_json(response, 400)
+    assert snapshot() == before
+
+
 def test_access_token_of_a_deleted_user_is_401(alice):
     client = client_for(alice)
     assert client.get(reverse("me")).status_code == 200
-    assert client.post(reverse("delete-user")).status_code == 202
+    response = client.post(reverse("delete-user"), {"password": PASSWORD}, format="json")
+    assert response.status_code == 202
     assert_401_json(client.get(reverse("me")))
     assert_401_json(client.get(reverse("message-list")))
 
@@ -488,6 +501,96 @@ def test_throttles_are_per_scope_and_per_client(low_rates, anon, alice):
     assert other.status_code == 400
 
 
+def test_the_client_address_is_the_peer_unless_proxies_are_configured():
+    assert settings.REST_FRAMEWORK["NUM_PROXIES"] == 0
+
+
+@pytest.mark.parametrize("name", ["register", "token"])
+def test_a_new_x_forwarded_for_per_request_does_not_bypass_the_throttle(low_rates, anon, name):
+    url = reverse(name)
+    statuses = [
+        anon.post(url, {}, format="json", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}").status_code
+        for i in range(4)
+    ]
+    assert statuses == [400, 400, 400, 429]
+
+
+def test_behind_a_proxy_the_address_it_adds_counts(low_rates, anon, settings):
+    """With NUM_PROXIES=1 the last X-Forwarded-For entry (the proxy's view) is the client."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    url = reverse("register")
+    for forged in ("1.1.1.1", "2.2.2.2", "3.3.3.3"):  # the client forges the start of the header
+        response = anon.post(url, {}, format="json", HTTP_X_FORWARDED_FOR=f"{forged}, 198.51.100.7")
+        assert response.status_code == 400
+    blocked = anon.post(url, {}, format="json", HTTP_X_FORWARDED_FOR="4.4.4.4, 198.51.100.7")
+    assert_json(blocked, 429)
+    other = anon.post(url, {}, format="json", HTTP_X_FORWARDED_FOR="198.51.100.8")
+    assert other.status_code == 400
+
+
+# --- Login lockout (django-axes): per account and per address, on every login path ----------
+
+RIGHT = "correct-horse-battery-staple"
+
+
+def _token(username: str, password: str, address: str = "192.0.2.10", **extra):
+    body = {"username": username, "password": password}
+    return APIClient().post(reverse("token"), body, format="json", REMOTE_ADDR=address, **extra)
+
+
+def _cool_off_passes() -> None:
+    from axes.models import AccessAttempt
+
+    AccessAttempt.objects.update(attempt_time=timezone.now() - settings.AXES_COOLOFF_TIME)
+
+
+def test_the_right_password_is_refused_after_the_lockout_until_the_cool_off(alice):
+    limit = settings.AXES_FAILURE_LIMIT
+    # Wrong guesses from ever new addresses and forwarded headers: the account is what counts.
+    statuses = [
+        _token("alice", f"guess-{i}", f"192.0.2.{i + 1}", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}")
+        for i in range(limit)
+    ]
+    assert [r.status_code for r in statuses] == [401] * (limit - 1) + [429]
+    locked = _token("alice", RIGHT, "198.51.100.99")
+    data = assert_json(locked, 429)
+    assert "access" not in data and "failed login" in data["detail"]
+    assert int(locked["Retry-After"]) == settings.AXES_COOLOFF_TIME.total_seconds()
+    _cool_off_passes()
+    assert assert_json(_token("alice", RIGHT, "198.51.100.99"), 200)["access"]
+
+
+def test_one_address_guessing_many_accounts_is_locked_out(alice, bob):
+    for i in range(settings.AXES_FAILURE_LIMIT):
+        _token(f"nobody{i}", "guess", "192.0.2.50", HTTP_X_FORWARDED_FOR=f"10.1.0.{i}")
+    assert_json(_token("bob", RIGHT, "192.0.2.50"), 429)
+    assert_json(_token("bob", RIGHT, "192.0.2.51"), 200)  # bob himself, from elsewhere
+
+
+def test_guesses_spread_over_spellings_of_a_username_count_together(alice):
+    spellings = ["alice", "ALICE", "Alice", "\uff41\uff4c\uff49\uff43\uff45", "aLiCe"]
+    for i in range(settings.AXES_FAILURE_LIMIT):
+        _token(spellings[i % len(spellings)], f"guess-{i}", f"192.0.2.{100 + i}")
+    assert_json(_token("alice", RIGHT, "198.51.100.42"), 429)
+
+
+@pytest.mark.parametrize("path", ["/admin/login/", "/api-auth/login/"])
+def test_session_logins_are_locked_out_too(make_user, path):
+    from django.test import Client
+
+    make_user("root", is_staff=True, is_superuser=True)
+    client = Client(REMOTE_ADDR="192.0.2.60")
+    for i in range(settings.AXES_FAILURE_LIMIT):
+        client.post(path, {"username": "root", "password": f"guess-{i}"})
+    response = client.post(path, {"username": "root", "password": RIGHT})
+    assert "failed login" in assert_json(response, 429)["detail"]
+    assert int(response["Retry-After"]) > 0
+    assert "_auth_user_id" not in client.session
+    _cool_off_passes()
+    assert client.post(path, {"username": "root", "password": RIGHT}).status_code == 302
+    assert "_auth_user_id" in client.session
+
+
 def _redis_url() -> str:
     """The Redis database this suite may use: CACHE_URL's if set, else the broker's."""
     location = settings.CACHES["default"].get("LOCATION", "")
@@ -549,6 +652,84 @@ def test_throttle_history_is_shared_through_the_redis_cache(low_rates, settings,
         assert _post_from_another_process(redis_url, f"{ip}1", url, 1) == [400]
     finally:
         raw.delete(key, f":1:throttle_{name}_{ip}1")
+
+
+# --- Sending limits -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def send_rates(settings):
+    """Small per-user rates; the throttles read them from the settings at each request."""
+    rates = {
+        **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+        "message_send": "3/minute",
+        "message_send_day": "5/day",
+        "conversation_create": "2/hour",
+    }
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    return rates
+
+
+def test_sending_has_per_user_limits_by_default():
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    for scope in ("message_send", "message_send_day", "conversation_create"):
+        assert rates[scope], scope
+
+
+def _send(client, kind: str, bob, conversation):
+    if kind == "direct":
+        body = {"receiver": bob.pk, "content": "hi"}
+        return client.post(reverse("message-list"), body, format="json")
+    url = reverse("conversation-messages", args=[conversation.pk])
+    return client.post(url, {"content": "hi all"}, format="json")
+
+
+def test_direct_and_group_messages_share_one_sending_rate(send_rates, alice, bob, carol):
+    conversation = conversation_create(creator=alice, participants=[bob, carol])
+    client = client_for(alice)
+    statuses = [_send(client, kind, bob, conversation).status_code for kind in "ddg"]
+    assert statuses == [201, 201, 201]
+    before = snapshot()
+    for kind in ("direct", "group"):
+        refused = _send(client, kind, bob, conversation)
+        assert "throttled" in assert_json(refused, 429)["detail"]
+        assert 0 < int(refused["Retry-After"]) <= 60
+        assert refused["RateLimit"].startswith('"message_send";r=0;t=')
+    assert snapshot() == before
+    # Reading is not sending, and the limit is alice's alone.
+    assert client.get(reverse("message-list")).status_code == 200
+    assert _send(client_for(bob), "direct", alice, conversation).status_code == 201
+
+
+def test_answers_carry_the_ietf_ratelimit_headers(send_rates, alice, bob):
+    response = _send(client_for(alice), "direct", bob, None)
+    assert response.status_code == 201
+    assert response["RateLimit-Policy"] == (
+        '"message_send";q=3;w=60, "message_send_day";q=5;w=86400'
+    )
+    burst, day = response["RateLimit"].split(", ")
+    assert burst.startswith('"message_send";r=2;t=') and 0 < int(burst.split("t=")[1]) <= 60
+    assert day.startswith('"message_send_day";r=4;t=')
+
+
+def test_the_daily_sending_limit_holds_across_bursts(send_rates, settings, alice, bob):
+    send_rates["message_send"] = "100/minute"
+    client = client_for(alice)
+    statuses = [_send(client, "direct", bob, None).status_code for _ in range(6)]
+    assert statuses == [201] * 5 + [429]
+
+
+def test_creating_conversations_has_a_per_user_limit(send_rates, alice, bob, carol):
+    client = client_for(alice)
+    url = reverse("conversation-list")
+    statuses = [
+        client.post(url, {"participants": [bob.pk, carol.pk]}, format="json").status_code
+        for _ in range(3)
+    ]
+    assert statuses == [201, 201, 429]
+    assert Conversation.objects.count() == 2
+    assert client.get(url).status_code == 200
+    assert client_for(bob).post(url, {"participants": [carol.pk]}, format="json").status_code == 201
 
 
 # --- Size limits ----------------------------------------------------------------------------
@@ -678,6 +859,36 @@ def test_thread_is_cut_at_the_limit(settings, alice, bob, limit, truncated):
     assert _count_nodes(data) == min(limit, 12)
 
 
+# --- Shared caches --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("me", []),
+        ("notification-list", []),
+        ("conversation-list", []),
+        ("conversation-detail", ["conversation"]),
+        ("message-unread", []),
+        ("message-list", []),
+        ("message-detail", ["direct"]),
+        ("message-history", ["direct"]),
+    ],
+)
+def test_answers_for_a_user_are_never_stored_by_a_shared_cache(objects, bob, name, args):
+    response = client_for(bob).get(reverse(name, args=[objects[a] for a in args]))
+    assert response.status_code == 200
+    assert "private" in response["Cache-Control"]
+    vary = {v.strip() for v in response["Vary"].split(",")}
+    assert {"Authorization", "Cookie"} <= vary
+
+
+def test_errors_under_the_api_are_private_too(alice):
+    response = client_for(alice).get(reverse("message-detail", args=[MISSING_ID]))
+    assert response.status_code == 404
+    assert "private" in response["Cache-Control"]
+
+
 # --- Unknown URLs and server errors ---------------------------------------------------------
 
 
@@ -714,3 +925,48 @@ def test_unexpected_error_is_json_500(settings, alice, monkeypatch):
     client = client_for(alice)
     client.raise_request_exception = False
     assert assert_json(client.get(reverse("me")), 500) == {"detail": "Internal server error."}
+
+
+# --- Bodies that cannot be parsed -----------------------------------------------------------
+
+# 30,000 levels of nesting: within the body limit, far beyond Python's recursion limit.
+DEEP_JSON = "[" * 30_000 + "]" * 30_000
+
+
+@pytest.mark.parametrize(
+    ("method", "name", "args", "authenticated"),
+    [
+        ("post", "token", [], False),
+        ("post", "token-refresh", [], False),
+        ("post", "register", [], False),
+        ("post", "message-list", [], True),
+        ("patch", "message-detail", ["direct"], True),
+        ("post", "conversation-list", [], True),
+        ("post", "conversation-messages", ["conversation"], True),
+    ],
+)
+def test_deeply_nested_json_is_400_json_and_changes_nothing(
+    settings, objects, alice, method, name, args, authenticated
+):
+    settings.DEBUG = False
+    client = client_for(alice if authenticated else None)
+    client.raise_request_exception = False
+    url = reverse(name, args=[objects[a] for a in args])
+    before = snapshot()
+    response = client.generic(method.upper(), url, DEEP_JSON, content_type="application/json")
+    assert "JSON" in assert_json(response, 400)["detail"]
+    assert snapshot() == before
+
+
+def test_deeply_nested_json_in_an_admin_form_is_400(settings, make_user):
+    """Django-level parsing (django-celery-beat's admin form reads `kwargs` as JSON)."""
+    from django.test import Client
+    from django_celery_beat.models import PeriodicTask
+
+    settings.DEBUG = False
+    client = Client(raise_request_exception=False)
+    client.force_login(make_user("root", is_staff=True, is_superuser=True))
+    form = {"name": "deep", "task": "outbox_relay", "args": "[]", "kwargs": DEEP_JSON}
+    response = client.post("/admin/django_celery_beat/periodictask/add/", form)
+    assert assert_json(response, 400)["detail"]
+    assert not PeriodicTask.objects.filter(name="deep").exists()

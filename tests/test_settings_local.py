@@ -219,3 +219,19 @@ def test_readme_lists_every_variable_the_settings_read_and_where():
     for name, modules in read.items():
         for module in modules:
             assert re.search(rf"\b{module}\b", documented[name]), (name, module)
+
+
+def test_the_locmem_cache_holds_a_bounded_number_of_bounded_entries(settings):
+    """LocMemCache keeps at most MAX_ENTRIES (it culls beyond), the list cache stores no entry
+    over LIST_CACHE_MAX_ENTRY_BYTES: together the memory bound the README states."""
+    from django.core.cache.backends.locmem import LocMemCache
+
+    config = settings.CACHES["default"]
+    assert config["BACKEND"].endswith("LocMemCache")  # the default, as in `make run`
+    max_entries = config["OPTIONS"]["MAX_ENTRIES"]
+    assert max_entries == settings.LOCMEM_CACHE_MAX_ENTRIES == 2_000
+    assert max_entries * settings.LIST_CACHE_MAX_ENTRY_BYTES == 125 * 1024 * 1024
+    cache = LocMemCache("bound-check", {"OPTIONS": config["OPTIONS"]})
+    for i in range(max_entries + 500):
+        cache.set(f"k{i}", i)
+    assert len(cache._cache) <= max_entries

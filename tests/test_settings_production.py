@@ -52,7 +52,8 @@ print(json.dumps(out))
 
 
 # Production needs a cache its processes share (messaging/checks.py); nothing connects to it here.
-SHARED_CACHE = "redis://127.0.0.1:6379/11"
+# A server of its own (not the broker's: messaging.W001).
+SHARED_CACHE = "redis://127.0.0.1:6399/0"
 
 
 def clean_env(tmp_path, **extra: str) -> dict[str, str]:
@@ -240,3 +241,25 @@ def test_the_shared_cache_check_is_a_registered_deploy_check(settings):
     assert [e.id for e in shared_cache_check()] == ["messaging.E001"]  # the suite's LocMem
     settings.REQUIRE_SHARED_CACHE = False
     assert shared_cache_check() == []
+
+
+@pytest.mark.parametrize(
+    ("cache_url", "warned"),
+    [
+        ("redis://127.0.0.1:6379/1", True),  # another database number on the broker's server
+        ("redis://localhost/5", True),
+        ("redis://127.0.0.1:6380/0", False),  # a Redis server of its own
+        ("locmem://", False),
+    ],
+)
+def test_check_warns_when_the_cache_shares_the_brokers_redis(tmp_path, cache_url, warned):
+    env = clean_env(
+        tmp_path,
+        DJANGO_SECRET_KEY=STRONG_KEY,
+        DJANGO_ALLOWED_HOSTS=HOST,
+        CELERY_BROKER_URL="redis://localhost:6379/0",
+        CACHE_URL=cache_url,
+    )
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
+    assert ("messaging.W001" in result.stdout + result.stderr) is warned
+    assert (result.returncode != 0) is warned

@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_results",
     "django_celery_beat",
+    "rest_framework_simplejwt.token_blacklist",
+    "axes",
     "accounts",
     "chats",
     "messaging",
@@ -76,7 +78,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every answer under /api/ is private to its caller, the guards' answers too.
+    "messaging_app.middleware.PrivateAPIMiddleware",
     "messaging_app.middleware.RequestSizeLimitMiddleware",
+    # A body that cannot be parsed (deeply nested JSON) in Django-level forms is a 400.
+    "messaging_app.middleware.UnparsableInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -84,6 +90,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 # `manage.py test [app]` runs the pytest suite (on the test settings) for that app.
@@ -127,6 +134,10 @@ if USES_SQLITE:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -145,8 +156,20 @@ if CACHES["default"]["BACKEND"] == REDIS_CACHE_BACKEND:
         "socket_timeout": 1,
         **CACHES["default"].get("OPTIONS", {}),
     }
-elif CACHES["default"]["BACKEND"].endswith("LocMemCache"):
-    CACHES["default"]["OPTIONS"] = {"MAX_ENTRIES": 10_000, **CACHES["default"].get("OPTIONS", {})}
+# The list cache (messaging/list_cache.py) stores a response only up to this size; a bigger
+# page is served uncached. With LocMemCache a process holds at most LOCMEM_CACHE_MAX_ENTRIES
+# entries, so the cache's memory is bounded by LOCMEM_CACHE_MAX_ENTRIES x
+# LIST_CACHE_MAX_ENTRY_BYTES (2,000 x 64 KiB = 125 MiB by default). A Redis cache bounds itself:
+# give it its own Redis server with maxmemory and `maxmemory-policy allkeys-lru`, apart from the
+# broker's (which keeps `noeviction`); `manage.py check` warns when CACHE_URL names the broker's
+# Redis server (messaging.W001).
+LIST_CACHE_MAX_ENTRY_BYTES = env.int("LIST_CACHE_MAX_ENTRY_BYTES", default=64 * 1024)
+LOCMEM_CACHE_MAX_ENTRIES = env.int("LOCMEM_CACHE_MAX_ENTRIES", default=2_000)
+if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+    CACHES["default"]["OPTIONS"] = {
+        "MAX_ENTRIES": LOCMEM_CACHE_MAX_ENTRIES,
+        **CACHES["default"].get("OPTIONS", {}),
+    }
 
 # Seconds a cached message list lives (the per-user versioned keys make it read-your-writes).
 MESSAGE_LIST_CACHE_TIMEOUT = env.int("MESSAGE_LIST_CACHE_TIMEOUT", default=60)
@@ -171,6 +194,14 @@ THREAD_MAX_MESSAGES = env.int("THREAD_MAX_MESSAGES", default=1_000)
 THREAD_MAX_DEPTH = env.int("THREAD_MAX_DEPTH", default=100)
 
 # --- REST framework -------------------------------------------------------------------------
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """A throttle rate such as `30/minute` (s, m, h, d); `off` disables the limit."""
+    value = env(name, default=default).strip()
+    return None if value.lower() in {"off", "none"} else value
+
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework_simplejwt.authentication.JWTAuthentication",
@@ -185,17 +216,57 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # Any body that cannot be parsed is a 400 (core/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "messaging_app.errors.exception_handler",
+    # The client's address, for throttles and login lockouts alike (core/throttling.py): the
+    # peer (REMOTE_ADDR), or behind NUM_PROXIES trusted proxies the address the outermost of them
+    # put into X-Forwarded-For. Never set it higher than the number of proxies that really append
+    # to the header: the entries before theirs are whatever the client sent.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "DEFAULT_THROTTLE_RATES": {
         "register": env("THROTTLE_REGISTER", default="20/hour"),
         "token": env("THROTTLE_TOKEN", default="60/minute"),
+        # Per-user sending limits, answered with 429, Retry-After and the IETF RateLimit
+        # headers: messages (direct and group together) in a burst and per day, and new
+        # conversations per hour. A person typing stays far below them; a script does not.
+        "message_send": env_rate("THROTTLE_MESSAGES", "30/minute"),
+        "message_send_day": env_rate("THROTTLE_MESSAGES_DAY", "1000/day"),
+        "conversation_create": env_rate("THROTTLE_CONVERSATIONS", "20/hour"),
+        # Guesses at the caller's own password (password change, account deletion), per user.
+        "password_check": env_rate("THROTTLE_PASSWORD", "10/hour"),
     },
 }
+
+# Login lockout per account and per address on every login path: the JWT token endpoint, the
+# admin and the browsable API's session login (django-axes, https://django-axes.readthedocs.io).
+# LOGIN_FAILURE_LIMIT failed logins for one account, or from one address, within the cool-off
+# lock it for LOGIN_COOLOFF_MINUTES; every attempt during a lockout starts the cool-off again.
+# The right password is refused meanwhile. The answer is a JSON 429 with Retry-After.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "core.throttling.client_address"
+AXES_USERNAME_CALLABLE = "accounts.lockout.login_username"
+AXES_LOCKOUT_CALLABLE = "core.throttling.lockout_response"
+# A success must not wipe the failures: rows are per (username, address), and an attacker's own
+# login would reset the counts of the accounts guessed from the same address.
+AXES_RESET_ON_SUCCESS = False
+AXES_DISABLE_ACCESS_LOG = True  # keep no log of successful logins (addresses, user agents)
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
     "UPDATE_LAST_LOGIN": False,
+    # Tokens do not outlive a password change: each carries a hash of the password it was
+    # issued under and is refused once that changes; the password endpoint also blacklists the
+    # refresh tokens issued before, and logout blacklists one (simplejwt's token blacklist app,
+    # whose expired rows `manage.py flushexpiredtokens` deletes, daily under beat).
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -279,6 +350,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "outbox-relay": {"task": "outbox_relay", "schedule": 30.0},
     "outbox-prune": {"task": "outbox_prune", "schedule": 3600.0},
+    "flush-expired-tokens": {
+        "task": "flush_expired_tokens",
+        "schedule": crontab(minute=30, hour=4),
+    },
     # Deletes results older than CELERY_RESULT_EXPIRES (the django-db backend does not expire
     # them by itself). Same name and time as the entry beat would add, so there is one row.
     "celery.backend_cleanup": {

@@ -71,6 +71,26 @@ def test_register_duplicate_username_is_400(anon, make_user):
     assert User.objects.filter(username="dana").count() == 1
 
 
+@pytest.mark.parametrize("spelling", ["DANA", "Dana", "\uff44\uff41\uff4e\uff41"])
+def test_register_a_username_taken_in_another_case_or_form_is_400(anon, make_user, spelling):
+    make_user("dana")
+    response = register(anon, username=spelling, email="other@example.com")
+    assert response.status_code == 400
+    assert "username" in response.json()
+    assert User.objects.count() == 1
+
+
+@pytest.mark.parametrize("spelling", ["ALICE", "Alice", "\uff41\uff4c\uff49\uff43\uff45"])
+def test_login_with_another_case_or_form_of_the_username(anon, alice, spelling):
+    response = anon.post(
+        TOKEN, {"username": spelling, "password": "correct-horse-battery-staple"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    client = client_for(None)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
+    assert client.get(ME).json()["id"] == alice.pk
+
+
 @pytest.mark.parametrize("missing", ["username", "password", "email"])
 def test_register_missing_field_is_400(anon, missing):
     body = {"username": "dana", "password": GOOD_PASSWORD, "email": "dana@example.com"}
@@ -206,3 +226,105 @@ def test_token_of_a_deleted_user_is_401(alice):
     client = client_for(alice)
     alice.delete()
     assert client.get(ME).status_code == 401
+
+
+# --- Password change, logout, revocation ----------------------------------------------------
+
+PASSWORD = reverse("password")
+LOGOUT = reverse("logout")
+OLD = "correct-horse-battery-staple"  # what make_user sets
+NEW = "an-entirely-new-passphrase-77"
+
+
+def login(username: str, password: str) -> dict:
+    response = client_for(None).post(
+        TOKEN, {"username": username, "password": password}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def bearer(access: str):
+    client = client_for(None)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client
+
+
+def test_password_change_revokes_every_earlier_token(alice):
+    first, second = login("alice", OLD), login("alice", OLD)  # two devices
+    response = bearer(first["access"]).post(
+        PASSWORD, {"old_password": OLD, "new_password": NEW}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    fresh = response.json()
+    for pair in (first, second):
+        assert bearer(pair["access"]).get(ME).status_code == 401
+        refreshed = client_for(None).post(REFRESH, {"refresh": pair["refresh"]}, format="json")
+        assert refreshed.status_code == 401
+        assert "access" not in refreshed.json()
+    # The answer carries a new pair, and the new password logs in.
+    assert bearer(fresh["access"]).get(ME).status_code == 200
+    assert (
+        client_for(None).post(REFRESH, {"refresh": fresh["refresh"]}, format="json").status_code
+        == 200
+    )
+    assert bearer(login("alice", NEW)["access"]).get(ME).status_code == 200
+    alice.refresh_from_db()
+    assert alice.check_password(NEW)
+
+
+def test_a_password_set_elsewhere_revokes_the_tokens_too(alice):
+    """The admin, `manage.py changepassword` or the shell: tokens carry a hash of the password."""
+    pair = login("alice", OLD)
+    alice.set_password(NEW)
+    alice.save()
+    assert bearer(pair["access"]).get(ME).status_code == 401
+    assert (
+        client_for(None).post(REFRESH, {"refresh": pair["refresh"]}, format="json").status_code
+        == 401
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"old_password": "wrong", "new_password": NEW}, "old_password"),
+        ({"new_password": NEW}, "old_password"),
+        ({"old_password": OLD}, "new_password"),
+        ({"old_password": OLD, "new_password": "short"}, "new_password"),
+        ({"old_password": OLD, "new_password": "password123"}, "new_password"),
+        ({"old_password": OLD, "new_password": "alice@example.com"}, "new_password"),
+    ],
+)
+def test_password_change_needs_the_old_password_and_a_valid_new_one(alice, body, field):
+    pair = login("alice", OLD)
+    response = bearer(pair["access"]).post(PASSWORD, body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+    alice.refresh_from_db()
+    assert alice.check_password(OLD)
+    assert bearer(pair["access"]).get(ME).status_code == 200  # nothing was revoked
+
+
+def test_password_change_needs_a_login(anon):
+    response = anon.post(PASSWORD, {"old_password": OLD, "new_password": NEW}, format="json")
+    assert response.status_code == 401
+
+
+def test_logout_blacklists_the_refresh_token(alice):
+    pair = login("alice", OLD)
+    assert (
+        client_for(None).post(LOGOUT, {"refresh": pair["refresh"]}, format="json").status_code
+        == 204
+    )
+    refreshed = client_for(None).post(REFRESH, {"refresh": pair["refresh"]}, format="json")
+    assert refreshed.status_code == 401
+    # Logging out again, or with garbage, is refused; another session is untouched.
+    again = client_for(None).post(LOGOUT, {"refresh": pair["refresh"]}, format="json")
+    assert again.status_code == 401
+    assert client_for(None).post(LOGOUT, {"refresh": "garbage"}, format="json").status_code == 401
+    other = login("alice", OLD)
+    assert (
+        client_for(None).post(REFRESH, {"refresh": other["refresh"]}, format="json").status_code
+        == 200
+    )

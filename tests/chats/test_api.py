@@ -131,6 +131,18 @@ def test_invalid_conversation_is_400_and_changes_nothing(alice, bob, make_user, 
     assert counts() == before
 
 
+def test_unknown_participants_are_not_named(alice, bob, make_user):
+    """Naming the ids that do not exist would let any user list every account."""
+    inactive = make_user(is_active=False)
+    answers = [
+        client_for(alice).post(LIST, {"participants": ids}, format="json").json()
+        for ids in ([bob.pk, 10**9], [bob.pk, inactive.pk], [bob.pk, 10**9 + 1, inactive.pk])
+    ]
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0] == {"participants": ["Some participants are invalid."]}
+    assert Conversation.objects.count() == 0
+
+
 def test_too_many_participants_is_400(alice, settings):
     settings.CONVERSATION_MAX_PARTICIPANTS = 500
     before = counts()
@@ -199,6 +211,7 @@ def test_non_integer_conversation_ids_are_404(alice, bad_id):
         client.get(f"/api/conversations/{bad_id}/"),
         client.get(messages),
         client.post(messages, {"content": "x"}, format="json"),
+        client.post(f"/api/conversations/{bad_id}/leave/"),
     ):
         assert response.status_code == 404
         assert response["Content-Type"].startswith("application/json")
@@ -211,6 +224,51 @@ def test_conversations_cannot_be_changed_or_deleted(alice, bob, carol):
     assert client.patch(detail(conversation.pk), {"participants": [carol.pk]}).status_code == 405
     assert client.delete(detail(conversation.pk)).status_code == 405
     assert set(conversation.participants.values_list("pk", flat=True)) == {alice.pk, bob.pk}
+
+
+def leave(pk) -> str:
+    return reverse("conversation-leave", args=[pk])
+
+
+def test_a_participant_leaves_a_conversation(alice, bob, carol, django_capture_on_commit_callbacks):
+    conversation = group(alice, bob, carol)
+    post(bob, conversation, "before")
+    client = client_for(carol)
+    assert client.get(messages_url(conversation.pk)).status_code == 200  # cached now
+    assert len(client.get(reverse("message-list")).json()["results"]) == 1  # cached too
+    assert [c["id"] for c in client.get(LIST).json()["results"]] == [conversation.pk]
+
+    with django_capture_on_commit_callbacks(execute=True):  # the invalidation, after commit
+        response = client.post(leave(conversation.pk))
+
+    assert response.status_code == 204
+    assert set(conversation.participants.values_list("pk", flat=True)) == {alice.pk, bob.pk}
+    # At once, cached lists included: the conversation, its messages and its posts are gone.
+    assert client.get(messages_url(conversation.pk)).status_code == 404
+    assert client.get(detail(conversation.pk)).status_code == 404
+    assert client.get(LIST).json()["results"] == []
+    assert client.get(reverse("message-list")).json()["results"] == []
+    assert client.post(messages_url(conversation.pk), {"content": "x"}).status_code == 404
+    # The others go on, and see that carol left.
+    names = [
+        p["username"] for p in client_for(bob).get(detail(conversation.pk)).json()["participants"]
+    ]
+    assert names == ["alice", "bob"]
+
+
+def test_leaving_is_404_for_a_non_participant_or_a_second_time(alice, bob, carol):
+    conversation = group(alice, bob)
+    before = counts()
+    assert client_for(carol).post(leave(conversation.pk)).status_code == 404
+    assert client_for(carol).post(leave(10**9)).status_code == 404
+    assert counts() == before
+    assert client_for(bob).post(leave(conversation.pk)).status_code == 204
+    assert client_for(bob).post(leave(conversation.pk)).status_code == 404
+
+
+def test_leaving_needs_a_login(anon, alice, bob):
+    conversation = group(alice, bob)
+    assert anon.post(leave(conversation.pk)).status_code == 401
 
 
 # --- Conversation messages ------------------------------------------------------------------

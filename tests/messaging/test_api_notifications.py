@@ -141,3 +141,31 @@ def test_notifications_are_paginated_without_duplicates(alice, bob):
         seen += [n["id"] for n in body["results"]]
     assert seen == expected
     assert len(client.get(LIST, {"page_size": 1000}).json()["results"]) == 9
+
+
+def test_notifications_of_a_conversation_left_are_hidden_and_cannot_be_marked_read(
+    alice, bob, carol
+):
+    """Issue 11: removed from a conversation, then an edit: nothing of it reaches the user."""
+    conversation = Conversation.objects.create(created_by=alice)
+    conversation.participants.add(alice, bob, carol)
+    message = services.conversation_message_post(
+        sender=alice, conversation=conversation, content="before"
+    )
+    direct = services.message_send(sender=alice, receiver=carol, content="direct")
+    notify(message, direct)
+    theirs = Notification.objects.get(user=carol, message=message)
+    conversation.participants.remove(carol)
+    services.message_edit(message=message, editor=alice, content="after, for members only")
+
+    client = client_for(carol)
+    listed = client.get(LIST).json()["results"]
+    assert [n["message"]["id"] for n in listed] == [direct.pk]
+    assert "after, for members only" not in client.get(LIST).content.decode()
+    response = client.post(read_url(theirs.pk))
+    assert response.status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.read is False
+    assert not MessageRead.objects.filter(user=carol, message=message).exists()
+    # bob, still a member, sees it as before.
+    assert [n["message"]["id"] for n in client_for(bob).get(LIST).json()["results"]] == [message.pk]

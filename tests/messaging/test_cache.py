@@ -5,16 +5,21 @@ Every test runs twice: on LocMemCache (the default) and on Django's Redis cache.
 
 from __future__ import annotations
 
+import os
 import types
+from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
 
 from chats.models import Conversation
 from messaging import services
 from messaging.models import Message
 from testkit import client_for
+
+PASSWORD = "correct-horse-battery-staple"  # what the make_user fixture sets
 
 # Invalidation happens after commit, as in production: the tests commit for real.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,6 +34,8 @@ def cache_backend(request, settings):
             "default": {
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",
                 "LOCATION": REDIS_CACHE_URL,
+                # Suites of other work trees may use the same Redis database at the same time.
+                "KEY_PREFIX": f"test-{os.getpid()}",
             }
         }
     cache.clear()
@@ -89,6 +96,72 @@ def test_query_string_is_part_of_the_key(chat, alice):
     assert client.get(MESSAGES, {"page_size": 1})["X-Cache"] == "HIT"
 
 
+def stored_entries() -> dict[str, int]:
+    """Every stored list response: its cache key and its size in bytes."""
+    backend = cache._cache if hasattr(cache, "_cache") else None
+    if isinstance(backend, dict):  # LocMemCache: key -> pickled value
+        return {k: len(v) for k, v in backend.items() if ":resp:" in k}
+    client = cache._cache.get_client(write=False)  # RedisCache
+    pattern = cache.make_key("msglist:resp:") + "*"
+    return {k.decode(): client.strlen(k) for k in client.scan_iter(match=pattern)}
+
+
+def test_parameters_that_do_not_change_the_response_share_one_entry(chat, alice):
+    client = client_for(alice)
+    assert client.get(f"{MESSAGES}?page_size=2")["X-Cache"] == "MISS"
+    for i in range(50):  # what an attacker does to make a new entry per request
+        response = client.get(f"{MESSAGES}?junk={i}&page_size=2&other{i}=x")
+        assert response["X-Cache"] == "HIT"
+        assert len(ids(response)) == 2
+    assert len(stored_entries()) == 1
+
+
+def test_the_key_is_the_effective_page_size_and_the_cursor(chat, alice):
+    client = client_for(alice)
+    first = client.get(MESSAGES, {"page_size": "1"})
+    assert first["X-Cache"] == "MISS"
+    # page_size=abc and no page_size both mean the default size: one entry.
+    assert client.get(MESSAGES)["X-Cache"] == "MISS"
+    assert client.get(MESSAGES, {"page_size": "abc"})["X-Cache"] == "HIT"
+    # A cursor is a different page: its own entry, and the same one whatever the order.
+    cursor = first.json()["next"].split("cursor=")[1].split("&")[0]
+    assert client.get(f"{MESSAGES}?cursor={cursor}&page_size=1")["X-Cache"] == "MISS"
+    assert client.get(f"{MESSAGES}?page_size=1&x=1&cursor={cursor}")["X-Cache"] == "HIT"
+    assert len(stored_entries()) == 3
+
+
+def test_huge_pages_are_served_but_never_stored(alice, bob, settings):
+    """The attack of issue 11: big messages, then many list requests with junk parameters."""
+    now = timezone.now()
+    Message.objects.bulk_create(
+        Message(
+            sender=bob, receiver=alice, content="\x01" * 2_000, timestamp=now - timedelta(seconds=i)
+        )
+        for i in range(100)
+    )
+    client = client_for(alice)
+    for i in range(30):
+        response = client.get(MESSAGES, {"page_size": 100, "junk": i})
+        assert len(ids(response)) == 100
+        assert len(response.content) > settings.LIST_CACHE_MAX_ENTRY_BYTES
+    assert stored_entries() == {}
+
+
+def test_every_stored_entry_is_under_the_cap(chat, alice, settings):
+    client = client_for(alice)
+    one = client.get(MESSAGES, {"page_size": 1})
+    settings.LIST_CACHE_MAX_ENTRY_BYTES = len(one.content)  # room for one message, not for two
+    assert client.get(MESSAGES, {"page_size": 1})["X-Cache"] == "HIT"
+    assert client.get(MESSAGES, {"page_size": 2})["X-Cache"] == "MISS"
+    again = client.get(MESSAGES, {"page_size": 2})
+    assert again["X-Cache"] == "MISS"  # served, and uncached
+    assert len(ids(again)) == 2
+    sizes = stored_entries()
+    assert len(sizes) == 1
+    # The stored value is the body plus the version tokens it was made under.
+    assert max(sizes.values()) <= settings.LIST_CACHE_MAX_ENTRY_BYTES + 200
+
+
 def test_sender_and_receiver_see_a_new_message_at_once(chat, alice, bob):
     a, b = client_for(alice), client_for(bob)
     a.get(MESSAGES), b.get(MESSAGES)
@@ -146,7 +219,8 @@ def test_conversation_list_is_cached_and_fresh(alice, bob, carol):
 def test_account_deletion_hides_its_messages_from_cached_lists(chat, alice, bob):
     a = client_for(alice)
     assert len(ids(a.get(MESSAGES))) == 2
-    assert client_for(bob).post(reverse("delete-user")).status_code == 202
+    deleted = client_for(bob).post(reverse("delete-user"), {"password": PASSWORD}, format="json")
+    assert deleted.status_code == 202
     assert ids(a.get(MESSAGES)) == []  # before any purge has run
 
 

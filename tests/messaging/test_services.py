@@ -389,3 +389,52 @@ def test_purge_leaves_other_deleted_accounts_data_for_their_own_purge(alice, bob
     assert set(Message.objects.values_list("sender_id", flat=True)) == {carol.pk}
     assert set(Message.objects.values_list("receiver_id", flat=True)) == {None}
     assert timezone.now() - Message.objects.first().timestamp < timedelta(minutes=5)
+
+
+# --- No message content outlives its processing or its deletion ------------------------------
+
+
+def _edit_events() -> list[OutboxEvent]:
+    return list(OutboxEvent.objects.filter(task=services.ARCHIVE_TASK).order_by("created_at"))
+
+
+def test_an_archived_edit_leaves_no_content_in_its_event(alice, bob):
+    from tasks.history import message_history_archive
+
+    message = services.message_send(sender=alice, receiver=bob, content="secret v1")
+    services.message_edit(message=message, editor=alice, content="v2")
+    (event,) = _edit_events()
+    assert event.payload["old_content"] == "secret v1"  # needed until it is archived
+    message_history_archive(event_id=event.task_id)  # the task's body, run here
+    event.refresh_from_db()
+    assert event.processed_at is not None
+    assert "old_content" not in event.payload
+    assert "secret v1" not in str(event.payload)
+    assert MessageHistory.objects.get(message=message).old_content == "secret v1"
+
+
+def test_purge_clears_the_pending_edit_events_of_the_accounts_messages(alice, bob, carol):
+    sent = services.message_send(sender=alice, receiver=bob, content="alice secret")
+    received = services.message_send(sender=bob, receiver=alice, content="bob to alice")
+    others = services.message_send(sender=bob, receiver=carol, content="bob to carol")
+    for message, editor in ((sent, alice), (received, bob), (others, bob)):
+        services.message_edit(message=message, editor=editor, content="edited")
+    alice_id = alice.pk
+    user_delete(user=alice)
+    services.user_data_purge(user_id=alice_id)
+    by_message = {e.payload["message_id"]: e for e in _edit_events()}
+    for gone in (sent, received):  # deleted with alice: nothing left to archive
+        assert "old_content" not in by_message[gone.pk].payload
+        assert by_message[gone.pk].processed_at is not None
+    # carol's message is not alice's: its edit still waits for the archive, content and all.
+    assert by_message[others.pk].payload["old_content"] == "bob to carol"
+    assert by_message[others.pk].processed_at is None
+
+
+def test_deleting_a_message_clears_its_pending_edit_events(alice, bob):
+    message = services.message_send(sender=alice, receiver=bob, content="regretted")
+    services.message_edit(message=message, editor=alice, content="still regretted")
+    services.message_delete(message=message)
+    (event,) = _edit_events()
+    assert "old_content" not in event.payload
+    assert event.processed_at is not None

@@ -25,11 +25,16 @@ def silent_port():
         yield silent.getsockname()[1]
 
 
+@pytest.fixture
+def staff(make_user):
+    return client_for(make_user(is_staff=True))
+
+
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_healthy_with_a_worker_up(celery_worker_process, anon):
+def test_healthy_with_a_worker_up(celery_worker_process, staff):
     started = time.monotonic()
-    response = anon.get(reverse("health"))
+    response = staff.get(reverse("health"))
     elapsed = time.monotonic() - started
     assert response.status_code == 200, response.json()
     body = response.json()
@@ -43,10 +48,10 @@ def test_healthy_with_a_worker_up(celery_worker_process, anon):
     assert elapsed < 1.0
 
 
-def test_closed_broker_port_is_503_naming_the_broker_quickly(anon):
+def test_closed_broker_port_is_503_naming_the_broker_quickly(staff):
     with use_broker(f"redis://127.0.0.1:{free_port()}/0"):
         started = time.monotonic()
-        response = anon.get(reverse("health"))
+        response = staff.get(reverse("health"))
         elapsed = time.monotonic() - started
     assert response.status_code == 503
     body = response.json()
@@ -58,11 +63,11 @@ def test_closed_broker_port_is_503_naming_the_broker_quickly(anon):
     assert elapsed < 1.5
 
 
-def test_a_broker_that_never_answers_is_cut_off_at_one_second(anon, silent_port):
+def test_a_broker_that_never_answers_is_cut_off_at_one_second(staff, silent_port):
     """A port that accepts connections but never replies: the checks time out, not the request."""
     with use_broker(f"redis://127.0.0.1:{silent_port}/0"):
         started = time.monotonic()
-        response = anon.get(reverse("health"))
+        response = staff.get(reverse("health"))
         elapsed = time.monotonic() - started
     assert response.status_code == 503
     body = response.json()
@@ -70,6 +75,35 @@ def test_a_broker_that_never_answers_is_cut_off_at_one_second(anon, silent_port)
     assert "timed out" in body["checks"]["broker"]["error"]
     assert body["checks"]["broker"]["latency_ms"] <= 1000
     assert elapsed < 1.5
+
+
+@pytest.mark.parametrize(
+    "client",
+    [
+        lambda make_user: client_for(None),
+        lambda make_user: client_for(make_user()),  # logged in, not staff
+        lambda make_user: _with_header("Bearer garbage"),  # a probe's stray header: no 401
+    ],
+    ids=["anonymous", "user", "bad-token"],
+)
+def test_only_staff_see_the_details_of_a_failure(make_user, client):
+    """Exception texts name hosts and ports: others learn only which checks fail."""
+    with use_broker(f"redis://127.0.0.1:{free_port()}/0"):
+        response = client(make_user).get(reverse("health"))
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "failing"
+    assert {"broker", "worker"} <= set(body["failing"])
+    assert set(body["checks"]) == ALL_CHECKS
+    for name, check in body["checks"].items():
+        assert check == {"ok": name not in body["failing"]}, name
+    assert "127.0.0.1" not in response.content.decode()
+
+
+def _with_header(value: str):
+    client = client_for(None)
+    client.credentials(HTTP_AUTHORIZATION=value)
+    return client
 
 
 @pytest.mark.parametrize("dead", ["closed", "silent"])
@@ -106,7 +140,9 @@ def test_dead_outbox_events_make_it_degraded_not_failing(celery_worker_process, 
     body = response.json()
     assert body["status"] == "degraded"
     assert body["degraded"] == ["outbox"]
-    assert "1 outbox events are dead" in body["checks"]["outbox"]["error"]
-    stats = client_for(make_user(is_staff=True)).get(reverse("task-stats")).json()
+    staff = client_for(make_user(is_staff=True))
+    details = staff.get(reverse("health")).json()["checks"]["outbox"]
+    assert "1 outbox events are dead" in details["error"]
+    stats = staff.get(reverse("task-stats")).json()
     assert stats["outbox"] == {"pending": 1, "dead": 1}
     OutboxEvent.objects.all().delete()  # nothing left for the worker-quiet check

@@ -22,6 +22,8 @@ from outbox.models import OutboxEvent
 from outbox.services import outbox_flush
 from testkit import ROOT, WorkerProcess, client_for, free_port, wait_until, worker_env
 
+PASSWORD = "correct-horse-battery-staple"  # what the make_user fixture sets
+
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 
@@ -99,7 +101,9 @@ def test_account_purge_reports_progress_in_the_task_api(
             Message(sender=dave, receiver=alice, content=f"m{i}") for i in range(3_000)
         )
         with routed("user_data_purge", queue):
-            response = client_for(dave).post(reverse("delete-user"))
+            response = client_for(dave).post(
+                reverse("delete-user"), {"password": PASSWORD}, format="json"
+            )
         assert response.status_code == 202
         task_id = response.json()["task_id"]
 

@@ -55,6 +55,44 @@ def test_a_failing_handler_leaves_every_event_pending():
     assert OutboxEvent.objects.filter(processed_at__isnull=True).count() == 3
 
 
+@pytest.mark.django_db
+def test_drain_redacts_payloads_as_it_marks_events_processed():
+    """What the task's `redact` leaves of a payload is all a processed event keeps."""
+    events = [
+        OutboxEvent.objects.create(task="message_history_archive", payload={"i": i, "text": "x"})
+        for i in range(3)
+    ]
+    seen = []
+    outbox.outbox_drain(
+        task="message_history_archive",
+        first_id=None,
+        handler=lambda batch: seen.extend(e.payload["text"] for e in batch),
+        redact=lambda payload: {"i": payload["i"]},
+    )
+    assert seen == ["x", "x", "x"]  # the handler saw the whole payload
+    stored = OutboxEvent.objects.order_by("created_at")
+    assert [(e.payload, e.processed_at is not None) for e in stored] == [
+        ({"i": 0}, True),
+        ({"i": 1}, True),
+        ({"i": 2}, True),
+    ]
+    assert events[0].pk == stored[0].pk
+
+
+@pytest.mark.django_db
+def test_a_failing_handler_redacts_nothing():
+    OutboxEvent.objects.create(task="message_history_archive", payload={"text": "x"})
+
+    def boom(batch):
+        raise RuntimeError("worker crashed mid-batch")
+
+    with pytest.raises(RuntimeError):
+        outbox.outbox_drain(
+            task="message_history_archive", first_id=None, handler=boom, redact=lambda p: {}
+        )
+    assert OutboxEvent.objects.get().payload == {"text": "x"}
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_drains_never_take_the_same_event():
     """Two workers drain at once: SKIP LOCKED on PostgreSQL, the write lock on SQLite."""

@@ -11,6 +11,8 @@ from messaging_app.settings.base import filesystem_broker_options
 from outbox.models import OutboxEvent
 from testkit import WorkerProcess, client_for, purge_broker, use_broker, wait_until
 
+PASSWORD = "correct-horse-battery-staple"  # what the make_user fixture sets
+
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
@@ -58,7 +60,8 @@ def test_message_edits_and_purge_on_each_broker(broker, alice, bob, carol):
         .json()["id"]
     )
     b.post(reverse("message-list"), {"receiver": alice.pk, "content": "goes"}, format="json")
-    assert b.post(reverse("delete-user")).status_code == 202
+    deleted = b.post(reverse("delete-user"), {"password": PASSWORD}, format="json")
+    assert deleted.status_code == 202
     wait_until(lambda: not OutboxEvent.objects.filter(processed_at__isnull=True).exists())
     assert list(Message.objects.values_list("pk", flat=True)) == [kept]
     assert not Notification.objects.filter(user_id=bob.pk).exists()

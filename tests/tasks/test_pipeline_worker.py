@@ -8,6 +8,8 @@ from messaging.models import Message, MessageHistory, MessageRead, Notification
 from outbox.models import OutboxEvent
 from testkit import client_for, wait_until
 
+PASSWORD = "correct-horse-battery-staple"  # what the make_user fixture sets
+
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 
@@ -94,7 +96,7 @@ def test_deleting_a_user_purges_theirs_and_nothing_else(
     wait_until(lambda: Notification.objects.count() == 9)  # 3 direct + 3 group posts x 2
     wait_until(lambda: MessageHistory.objects.count() == 1)
 
-    response = b_client.post(reverse("delete-user"))
+    response = b_client.post(reverse("delete-user"), {"password": PASSWORD}, format="json")
     assert response.status_code == 202
     task_id = response.json()["task_id"]
     assert b_client.get(reverse("me")).status_code == 401

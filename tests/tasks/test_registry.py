@@ -8,6 +8,7 @@ EXPECTED = {
     "user_data_purge",
     "outbox_relay",
     "outbox_prune",
+    "flush_expired_tokens",
 }
 
 
