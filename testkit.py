@@ -81,6 +81,7 @@ def worker_env(broker_url: str | None = None, **extra: str) -> dict[str, str]:
     )
     if settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
         env["CACHE_URL"] = settings.CACHES["default"]["LOCATION"]
+        env["CACHE_KEY_PREFIX"] = settings.CACHES["default"].get("KEY_PREFIX", "")
     env.update(extra)
     return env
 

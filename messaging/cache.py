@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
@@ -30,6 +31,22 @@ def conversation_version_key(conversation_id: int) -> str:
     return f"{PREFIX}:v:conversation:{conversation_id}"
 
 
+def notifications_version_key(user_id: int) -> str:
+    """Changed by the worker when it creates the user's notifications (besides the user's own
+    version, which every write that concerns them changes)."""
+    return f"{PREFIX}:v:notifications:{user_id}"
+
+
+# Cache backends whose entries live inside one process.
+PROCESS_LOCAL_BACKENDS = ("django.core.cache.backends.locmem.LocMemCache",)
+
+
+def cache_is_per_process() -> bool:
+    """A process's own cache: an invalidation made by another process (the worker, another web
+    process) cannot reach it."""
+    return settings.CACHES["default"]["BACKEND"] in PROCESS_LOCAL_BACKENDS
+
+
 def new_token() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -42,6 +59,12 @@ def _bump(keys: list[str]) -> None:
 def bump_users(user_ids: Iterable[int]) -> None:
     """After the current transaction commits, invalidate these users' cached lists."""
     keys = [user_version_key(uid) for uid in set(user_ids) if uid is not None]
+    transaction.on_commit(lambda: _bump(keys))
+
+
+def bump_notifications(user_ids: Iterable[int]) -> None:
+    """After the current transaction commits, invalidate these users' notification lists."""
+    keys = [notifications_version_key(uid) for uid in set(user_ids) if uid is not None]
     transaction.on_commit(lambda: _bump(keys))
 
 

@@ -16,13 +16,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
-# Cache backends whose entries live inside one process.
-PROCESS_LOCAL_BACKENDS = ("django.core.cache.backends.locmem.LocMemCache",)
+from messaging.cache import cache_is_per_process
+
 _LOOPBACK = {"", "localhost", "127.0.0.1", "::1"}
-
-
-def cache_is_per_process() -> bool:
-    return settings.CACHES["default"]["BACKEND"] in PROCESS_LOCAL_BACKENDS
 
 
 @register(Tags.caches, deploy=True)

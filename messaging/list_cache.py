@@ -22,8 +22,10 @@ from rest_framework.renderers import JSONRenderer
 from messaging.cache import (
     EPOCH_KEY,
     PREFIX,
+    cache_is_per_process,
     conversation_version_key,
     new_token,
+    notifications_version_key,
     user_version_key,
 )
 
@@ -82,15 +84,30 @@ def _store(key: str, tokens: list[str], body: bytes) -> None:
         cache.set(key, (tokens, body), timeout=settings.MESSAGE_LIST_CACHE_TIMEOUT)
 
 
+def _version_keys(user_id: int, scope: str, *, notifications: bool) -> list[str]:
+    keys = [EPOCH_KEY, user_version_key(user_id)]
+    if scope:
+        keys.append(conversation_version_key(scope))
+    if notifications:
+        keys.append(notifications_version_key(user_id))
+    return keys
+
+
 def cached_list(
-    view_name: str, *, conversation_kwarg: str | None = None, params: tuple[str, ...] = ("cursor",)
+    view_name: str,
+    *,
+    conversation_kwarg: str | None = None,
+    params: tuple[str, ...] = ("cursor",),
+    notifications: bool = False,
 ):
     """Cache a DRF list action per user, for MESSAGE_LIST_CACHE_TIMEOUT seconds.
 
     Only authenticated JSON responses with status 200 are stored. A hit returns the stored bytes
     without touching the database (authentication has already happened in `initial()`).
     `params` names the query parameters that change the response besides the page size (a
-    filter the view adds must be listed here).
+    filter the view adds must be listed here). A list of `notifications` also depends on what
+    the worker writes: it is cached only where the worker's invalidation reaches the web
+    process (a shared cache), and served fresh (`X-Cache: BYPASS`) with a per-process cache.
     """
 
     def decorator(method):
@@ -99,14 +116,13 @@ def cached_list(
             user = request.user
             if not user or not user.is_authenticated or request.accepted_renderer.format != "json":
                 return method(self, request, *args, **kwargs)
-            version_keys = [EPOCH_KEY, user_version_key(user.pk)]
-            scope = ""
-            if conversation_kwarg:
-                scope = str(kwargs[conversation_kwarg])
-                version_keys.append(conversation_version_key(scope))
-            query = _canonical_query(self, request, params)
-            key = _entry_key(view_name, user.pk, scope, query)
-            tokens, body = _lookup(version_keys, key)
+            if notifications and cache_is_per_process():
+                response = method(self, request, *args, **kwargs)
+                response["X-Cache"] = "BYPASS"
+                return response
+            scope = str(kwargs[conversation_kwarg]) if conversation_kwarg else ""
+            key = _entry_key(view_name, user.pk, scope, _canonical_query(self, request, params))
+            tokens, body = _lookup(_version_keys(user.pk, scope, notifications=notifications), key)
             if body is not None:
                 return _respond(body, "HIT")
             response = method(self, request, *args, **kwargs)

@@ -249,6 +249,7 @@ def notification_create_for_messages(*, message_ids: Iterable[int]) -> int:
             if user_id != sender_id
         )
     Notification.objects.bulk_create(notifications, ignore_conflicts=True, batch_size=1_000)
+    cache.bump_notifications(n.user_id for n in notifications)  # after the worker's commit
     return len(notifications)
 
 

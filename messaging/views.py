@@ -114,6 +114,7 @@ class MessageViewSet(
 
     @extend_schema(responses={200: MessageSerializer(many=True)})
     @action(detail=False)
+    @cached_list("unread")
     def unread(self, request):
         queryset = Message.unread.unread_for_user(request.user)
         page = self.paginate_queryset(queryset)
@@ -170,6 +171,10 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def get_queryset(self):
         return selectors.notifications_for_user(user=self.request.user)
+
+    @cached_list("notifications", notifications=True)
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
 
     @extend_schema(request=None, responses={200: NotificationSerializer})
     @action(detail=True, methods=["post"])

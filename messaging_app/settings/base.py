@@ -149,6 +149,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # LocMemCache is per process; CACHE_URL=redis://host:6379/1 shares the cache between web
 # processes and the worker (https://docs.djangoproject.com/en/5.2/topics/cache/#redis).
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmem://messaging")}
+# Several deployments (or test runs) sharing one Redis keep apart by a prefix of their own.
+CACHES["default"]["KEY_PREFIX"] = env("CACHE_KEY_PREFIX", default="")
 if CACHES["default"]["BACKEND"] == REDIS_CACHE_BACKEND:
     # A dead Redis must not hang a request: one second to connect or answer (?options override).
     CACHES["default"]["OPTIONS"] = {

@@ -24,7 +24,25 @@ PASSWORD = "correct-horse-battery-staple"  # what the make_user fixture sets
 # Invalidation happens after commit, as in production: the tests commit for real.
 pytestmark = pytest.mark.django_db(transaction=True)
 
-REDIS_CACHE_URL = "redis://127.0.0.1:6379/12"
+# Not the bench's databases (12, 13) nor the suite's broker (14).
+REDIS_CACHE_URL = "redis://127.0.0.1:6379/10"
+# Suites of other work trees may use the same Redis database at the same time: each keeps to
+# its own prefix, and clears only its own keys (Django's RedisCache.clear() flushes the database).
+KEY_PREFIX = f"test-{os.getpid()}"
+
+
+def _clear() -> None:
+    if cache_backend_name() == "redis":
+        client = cache._cache.get_client(write=True)
+        keys = list(client.scan_iter(match=f"{KEY_PREFIX}:*"))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
+
+
+def cache_backend_name() -> str:
+    return "redis" if "Redis" in type(cache).__name__ else "locmem"
 
 
 @pytest.fixture(params=["locmem", "redis"], autouse=True)
@@ -34,13 +52,12 @@ def cache_backend(request, settings):
             "default": {
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",
                 "LOCATION": REDIS_CACHE_URL,
-                # Suites of other work trees may use the same Redis database at the same time.
-                "KEY_PREFIX": f"test-{os.getpid()}",
+                "KEY_PREFIX": KEY_PREFIX,
             }
         }
-    cache.clear()
+    _clear()
     yield request.param
-    cache.clear()
+    _clear()
 
 
 MESSAGES = reverse("message-list")
@@ -303,3 +320,75 @@ def test_membership_changes_from_the_admin_show_at_once(alice, bob, carol):
     carol_client.get(MESSAGES)
     conversation.participants.add(carol)
     assert len(ids(carol_client.get(MESSAGES))) == 1
+
+
+# --- Unread and notifications ----------------------------------------------------------------
+
+UNREAD = reverse("message-unread")
+NOTIFICATIONS = reverse("notification-list")
+
+
+def test_unread_is_cached_and_every_change_of_it_shows_at_once(chat, alice, bob):
+    b = client_for(bob)
+    assert b.get(UNREAD)["X-Cache"] == "MISS"
+    first = b.get(UNREAD)
+    assert first["X-Cache"] == "HIT"
+    unread = ids(first)
+    assert len(unread) == 2  # from alice and from carol
+    new = client_for(alice).post(MESSAGES, {"receiver": bob.pk, "content": "new"}, format="json")
+    assert ids(b.get(UNREAD)) == [new.json()["id"], *unread]  # a message reached bob
+    assert b.post(reverse("message-read", args=[unread[0]])).status_code == 200
+    after = b.get(UNREAD)
+    assert after["X-Cache"] == "MISS"
+    assert ids(after) == [new.json()["id"], unread[1]]  # bob read one, on another device
+    client_for(alice).patch(
+        reverse("message-detail", args=[new.json()["id"]]), {"content": "edited"}, format="json"
+    )
+    assert b.get(UNREAD).json()["results"][0]["content"] == "edited"
+
+
+def test_notifications_are_cached_only_where_the_workers_writes_can_reach(
+    chat, alice, bob, cache_backend
+):
+    """The worker creates notifications in another process: its invalidation reaches a shared
+    cache only. With a cache of each process's own, the list is served fresh every time."""
+    b = client_for(bob)
+    message = Message.objects.filter(receiver=bob).first()
+    b.get(NOTIFICATIONS)
+    cached = b.get(NOTIFICATIONS)
+    assert cached["X-Cache"] == ("HIT" if cache_backend == "redis" else "BYPASS")
+    assert cached.json()["results"] == []
+    # What the worker does, in its own transaction: the rows, and the version it replaces.
+    services.notification_create_for_messages(message_ids=[message.pk])
+    fresh = b.get(NOTIFICATIONS)
+    assert fresh["X-Cache"] == ("MISS" if cache_backend == "redis" else "BYPASS")
+    assert [n["message"]["id"] for n in fresh.json()["results"]] == [message.pk]
+    # Marking it read is a web write: it shows at once too.
+    notification_id = fresh.json()["results"][0]["id"]
+    b.post(reverse("notification-read", args=[notification_id]))
+    assert b.get(NOTIFICATIONS).json()["results"][0]["read"] is True
+
+
+@pytest.mark.worker
+@pytest.mark.parametrize("cache_backend", ["redis"], indirect=True)  # LocMem: the BYPASS test
+def test_the_workers_notifications_reach_a_shared_cache_at_once(alice, bob, cache_backend):
+    """A real worker process creates the notification and replaces bob's version in Redis:
+    bob's next list shows it, though the list was cached a moment before."""
+    from testkit import WorkerProcess, wait_until
+
+    worker = WorkerProcess().wait_ready()
+    try:
+        b = client_for(bob)
+        b.get(NOTIFICATIONS)
+        assert b.get(NOTIFICATIONS)["X-Cache"] == "HIT"
+        sent = client_for(alice).post(
+            MESSAGES, {"receiver": bob.pk, "content": "hi"}, format="json"
+        )
+
+        def listed():
+            results = b.get(NOTIFICATIONS).json()["results"]
+            return [n["message"]["id"] for n in results]
+
+        assert wait_until(listed, timeout=20) == [sent.json()["id"]]
+    finally:
+        worker.stop()
