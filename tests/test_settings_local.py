@@ -111,7 +111,7 @@ print(json.dumps([settings.CACHES["default"], settings.DATABASES["default"]["ENG
 @pytest.mark.parametrize(
     ("variables", "cache", "transport", "grace"),
     [
-        ({}, {"BACKEND": "locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 10_000}}, None, 60),
+        ({}, {"BACKEND": "locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 2_000}}, None, 60),
         ({"CACHE_URL": "locmem://"}, {"BACKEND": "locmem.LocMemCache"}, None, 60),
         (
             {"CACHE_URL": "redis://127.0.0.1:6379/1"},

@@ -249,11 +249,11 @@ def test_the_shared_cache_check_is_a_registered_deploy_check(settings):
         ("redis://127.0.0.1:6379/1", True),  # another database number on the broker's server
         ("redis://localhost/5", True),
         ("redis://127.0.0.1:6380/0", False),  # a Redis server of its own
-        ("locmem://", False),
+        ("redis://cache.internal:6379/0", False),  # another host
     ],
 )
 def test_check_warns_when_the_cache_shares_the_brokers_redis(tmp_path, cache_url, warned):
-    env = clean_env(
+    env = production_env(
         tmp_path,
         DJANGO_SECRET_KEY=STRONG_KEY,
         DJANGO_ALLOWED_HOSTS=HOST,
