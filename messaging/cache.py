@@ -15,7 +15,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
@@ -35,16 +34,6 @@ def notifications_version_key(user_id: int) -> str:
     """Changed by the worker when it creates the user's notifications (besides the user's own
     version, which every write that concerns them changes)."""
     return f"{PREFIX}:v:notifications:{user_id}"
-
-
-# Cache backends whose entries live inside one process.
-PROCESS_LOCAL_BACKENDS = ("django.core.cache.backends.locmem.LocMemCache",)
-
-
-def cache_is_per_process() -> bool:
-    """A process's own cache: an invalidation made by another process (the worker, another web
-    process) cannot reach it."""
-    return settings.CACHES["default"]["BACKEND"] in PROCESS_LOCAL_BACKENDS
 
 
 def new_token() -> str:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
-from messaging.cache import cache_is_per_process
+from core.caching import cache_is_per_process
 
 _LOOPBACK = {"", "localhost", "127.0.0.1", "::1"}
 

@@ -19,10 +19,10 @@ from django.core.cache import cache
 from django.http import HttpResponse
 from rest_framework.renderers import JSONRenderer
 
+from core.caching import cache_is_per_process
 from messaging.cache import (
     EPOCH_KEY,
     PREFIX,
-    cache_is_per_process,
     conversation_version_key,
     new_token,
     notifications_version_key,

@@ -21,10 +21,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from core.caching import cache_is_per_process
 from outbox.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -97,7 +99,10 @@ class _Publisher:
     def _send(self, event: OutboxEvent) -> None:
         if self.unsent:  # the broker is down: wait behind the others, in order
             self.unsent.append(event)
+        elif _already_queued(event.task):
+            pass  # a task of this name that has not started yet will drain this event too
         elif not outbox_publish(event):
+            _forget_queued(event.task)
             self.unsent.append(event)
             self._retry_later()
 
@@ -117,6 +122,39 @@ class _Publisher:
             )
             self.retry_timer.daemon = True
             self.retry_timer.start()
+
+
+# Coalescing. A task listed in OUTBOX_COALESCED_TASKS drains every pending event of its name, so
+# while one such task is queued and has not started, publishing another for each new event only
+# makes work (and a result row) for the worker. The publisher marks the task name queued in the
+# shared cache (add: one process wins) and skips the publish when it already is; the task clears
+# the mark as it starts, before it reads the pending events, so an event committed before the
+# mark was seen is always read. The mark expires after COALESCE_SECONDS in case its task is lost
+# (the relay resends what a lost task left). Not with a per-process cache: the worker could not
+# clear a mark it cannot see.
+COALESCE_SECONDS = 10
+
+
+def _queued_key(task: str) -> str:
+    return f"outbox:queued:{task}"
+
+
+def _already_queued(task: str) -> bool:
+    if task not in settings.OUTBOX_COALESCED_TASKS or cache_is_per_process():
+        return False
+    try:
+        return not cache.add(_queued_key(task), 1, timeout=COALESCE_SECONDS)
+    except Exception as exc:  # the cache is down: publish, as without coalescing
+        logger.warning("outbox: cannot coalesce %s (%s)", task, exc)
+        return False
+
+
+def _forget_queued(task: str) -> None:
+    if task in settings.OUTBOX_COALESCED_TASKS and not cache_is_per_process():
+        try:
+            cache.delete(_queued_key(task))
+        except Exception as exc:  # the mark expires by itself
+            logger.warning("outbox: cannot clear the mark of %s (%s)", task, exc)
 
 
 _publisher: _Publisher | None = None
@@ -189,6 +227,7 @@ def outbox_drain(
     transaction that marks them processed.
     """
     batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
+    _forget_queued(task)  # before reading: whatever commits from now on publishes a new task
     try:
         return _drain_batch(task, first_id, handler, batch_size, redact)
     except Exception:
@@ -196,6 +235,19 @@ def outbox_drain(
             raise
         logger.warning("outbox: a batch of %s failed; trying event %s alone", task, first_id)
         return _drain_batch(task, first_id, handler, 1, redact)
+
+
+def outbox_drain_all(*, task: str, first_id: str | None, handler, redact=None) -> int:
+    """Drain batch after batch while they come full (a coalesced task may stand for thousands
+    of events); return how many events were processed."""
+    batch_size = settings.OUTBOX_BATCH_SIZE
+    taken = total = outbox_drain(
+        task=task, first_id=first_id, handler=handler, batch_size=batch_size, redact=redact
+    )
+    while taken == batch_size:
+        taken = outbox_drain(task=task, first_id=None, handler=handler, redact=redact)
+        total += taken
+    return total
 
 
 def _drain_batch(task: str, first_id: str | None, handler, batch_size: int, redact) -> int:

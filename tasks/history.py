@@ -3,7 +3,7 @@
 from celery_app import app
 from messaging import services
 from outbox.models import OutboxEvent
-from outbox.services import outbox_drain
+from outbox.services import outbox_drain_all
 from tasks.base import TASK_OPTIONS
 
 NAME = services.ARCHIVE_TASK
@@ -16,6 +16,6 @@ def _handle(events: list[OutboxEvent]) -> None:
 @app.task(name=NAME, **TASK_OPTIONS)
 def message_history_archive(event_id: str | None = None) -> int:
     """Archive this edit and other pending ones in one transaction; return the count."""
-    return outbox_drain(
+    return outbox_drain_all(
         task=NAME, first_id=event_id, handler=_handle, redact=services.edit_event_redacted
     )

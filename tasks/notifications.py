@@ -3,7 +3,7 @@
 from celery_app import app
 from messaging import services
 from outbox.models import OutboxEvent
-from outbox.services import outbox_drain
+from outbox.services import outbox_drain_all
 from tasks.base import TASK_OPTIONS
 
 NAME = services.NOTIFY_TASK
@@ -16,4 +16,4 @@ def _handle(events: list[OutboxEvent]) -> None:
 @app.task(name=NAME, **TASK_OPTIONS)
 def notification_create_for_messages(event_id: str | None = None) -> int:
     """Process this event and up to OUTBOX_BATCH_SIZE - 1 other pending ones; return the count."""
-    return outbox_drain(task=NAME, first_id=event_id, handler=_handle)
+    return outbox_drain_all(task=NAME, first_id=event_id, handler=_handle)

@@ -377,6 +377,9 @@ OUTBOX_RETENTION_HOURS = env.int("OUTBOX_RETENTION_HOURS", default=24)
 # An event resent this many times by the relay and still not done is dead: the relay leaves it
 # and monitoring shows it (manage.py outbox_relay --retry-dead sends it again).
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
+# Tasks that drain every pending event of their name: while one is queued and not started, no
+# other is published for it (outbox/services.py, coalescing; needs a shared cache).
+OUTBOX_COALESCED_TASKS = ["notification_create_for_messages", "message_history_archive"]
 # How many events one worker task drains at once (batched inserts; see tasks/notifications.py).
 OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=500)
 # Publish after commit from a background thread, so that no request waits for the broker.

@@ -330,3 +330,81 @@ def test_a_running_purge_heartbeats_so_the_relay_leaves_it_alone(make_user):
     with mock.patch("celery_app.app.send_task") as send_task:
         assert outbox.outbox_relay(grace_seconds=60) == 0
     assert send_task.call_count == 0
+
+
+# --- Coalescing -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shared_cache(settings):
+    """A Redis cache (the coalescing mark must be seen by web processes and workers alike)."""
+    import os
+
+    from django.core.cache import cache
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/10",
+            "KEY_PREFIX": f"test-outbox-{os.getpid()}",
+        }
+    }
+    cache.delete_many([outbox._queued_key(t) for t in settings.OUTBOX_COALESCED_TASKS])
+    yield
+    cache.delete_many([outbox._queued_key(t) for t in settings.OUTBOX_COALESCED_TASKS])
+
+
+def _publish_all(events) -> list[str]:
+    publisher = outbox._Publisher()
+    with mock.patch("celery_app.app.send_task") as send_task:
+        for event in events:
+            publisher.submit(event)
+        publisher.flush(timeout=5)
+    return [c.kwargs["task_id"] for c in send_task.call_args_list]
+
+
+@pytest.mark.django_db
+def test_while_a_draining_task_is_queued_no_other_is_published(shared_cache):
+    events = _events(3)
+    assert _publish_all(events) == [str(events[0].pk)]
+    # The task starts: it clears the mark before it reads, so the next event publishes again.
+    outbox.outbox_drain(task="notification_create_for_messages", first_id=None, handler=list)
+    later = _events(1)
+    assert _publish_all(later) == [str(later[0].pk)]
+
+
+@pytest.mark.django_db
+def test_other_tasks_and_per_process_caches_are_never_coalesced(shared_cache, settings):
+    purges = [
+        OutboxEvent.objects.create(task="user_data_purge", payload={"i": i}) for i in range(2)
+    ]
+    assert _publish_all(purges) == [str(e.pk) for e in purges]
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    events = _events(2)
+    assert _publish_all(events) == [str(e.pk) for e in events]
+
+
+@pytest.mark.django_db
+def test_a_failed_publish_clears_the_mark(shared_cache):
+    (event,) = _events(1)
+    publisher = outbox._Publisher()
+    with mock.patch("celery_app.app.send_task", side_effect=OSError("broker down")):
+        publisher.submit(event)
+        publisher.flush(timeout=5)
+    publisher.forget_unsent()
+    (later,) = _events(1)
+    assert _publish_all([later]) == [str(later.pk)]
+
+
+@pytest.mark.django_db
+def test_a_coalesced_task_drains_batch_after_batch(settings):
+    settings.OUTBOX_BATCH_SIZE = 3
+    _events(8)
+    batches: list[int] = []
+    taken = outbox.outbox_drain_all(
+        task="notification_create_for_messages",
+        first_id=None,
+        handler=lambda batch: batches.append(len(batch)),
+    )
+    assert taken == 8 and batches == [3, 3, 2]
+    assert not OutboxEvent.objects.filter(processed_at__isnull=True).exists()
