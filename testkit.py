@@ -274,3 +274,35 @@ class use_broker:
         pools.reset()  # Kombu's global producer pools would hand back closed connections
         # Not conf.broker_url: Celery reads the CELERY_BROKER_URL environment variable first.
         app.conf.broker_read_url, app.conf.broker_write_url = urls
+
+
+# --- A shared cache for tests -------------------------------------------------------------------
+
+# Not the bench's Redis databases (12, 13) nor the suite's broker (14). Suites of other work trees
+# may use it at the same time: each keeps to a prefix of its own and clears only its own keys
+# (Django's RedisCache.clear() would flush the whole database).
+TEST_REDIS_CACHE_URL = "redis://127.0.0.1:6379/10"
+
+
+def redis_cache_settings() -> dict:
+    """CACHES for a Redis cache every process of this test run shares (worker_env passes it on)."""
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": TEST_REDIS_CACHE_URL,
+            "KEY_PREFIX": f"test-{os.getpid()}",
+        }
+    }
+
+
+def clear_cache() -> None:
+    """Empty the current cache: only this run's keys of a Redis cache."""
+    from django.core.cache import cache
+
+    if settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
+        client = cache._cache.get_client(write=True)
+        keys = list(client.scan_iter(match=f"{settings.CACHES['default']['KEY_PREFIX']}:*"))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()

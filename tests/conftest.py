@@ -12,7 +12,14 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from testkit import WorkerProcess, client_for, purge_broker, wait_until
+from testkit import (
+    WorkerProcess,
+    clear_cache,
+    client_for,
+    purge_broker,
+    redis_cache_settings,
+    wait_until,
+)
 
 _counter = itertools.count(1)
 
@@ -31,6 +38,15 @@ def _publisher_keeps_nothing_between_tests():
     from outbox.services import outbox_forget_unsent
 
     outbox_forget_unsent()
+
+
+@pytest.fixture
+def shared_cache(settings):
+    """A Redis cache, shared with the worker processes the test starts (as in production)."""
+    settings.CACHES = redis_cache_settings()
+    clear_cache()
+    yield
+    clear_cache()
 
 
 @pytest.fixture(autouse=True)

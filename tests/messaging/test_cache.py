@@ -5,7 +5,6 @@ Every test runs twice: on LocMemCache (the default) and on Django's Redis cache.
 
 from __future__ import annotations
 
-import os
 import types
 from datetime import timedelta
 
@@ -17,47 +16,21 @@ from django.utils import timezone
 from chats.models import Conversation
 from messaging import services
 from messaging.models import Message
-from testkit import client_for
+from testkit import clear_cache, client_for, redis_cache_settings
 
 PASSWORD = "correct-horse-battery-staple"  # what the make_user fixture sets
 
 # Invalidation happens after commit, as in production: the tests commit for real.
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Not the bench's databases (12, 13) nor the suite's broker (14).
-REDIS_CACHE_URL = "redis://127.0.0.1:6379/10"
-# Suites of other work trees may use the same Redis database at the same time: each keeps to
-# its own prefix, and clears only its own keys (Django's RedisCache.clear() flushes the database).
-KEY_PREFIX = f"test-{os.getpid()}"
-
-
-def _clear() -> None:
-    if cache_backend_name() == "redis":
-        client = cache._cache.get_client(write=True)
-        keys = list(client.scan_iter(match=f"{KEY_PREFIX}:*"))
-        if keys:
-            client.delete(*keys)
-    else:
-        cache.clear()
-
-
-def cache_backend_name() -> str:
-    return "redis" if "Redis" in type(cache).__name__ else "locmem"
-
 
 @pytest.fixture(params=["locmem", "redis"], autouse=True)
 def cache_backend(request, settings):
     if request.param == "redis":
-        settings.CACHES = {
-            "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": REDIS_CACHE_URL,
-                "KEY_PREFIX": KEY_PREFIX,
-            }
-        }
-    _clear()
+        settings.CACHES = redis_cache_settings()
+    clear_cache()
     yield request.param
-    _clear()
+    clear_cache()
 
 
 MESSAGES = reverse("message-list")

@@ -335,25 +335,6 @@ def test_a_running_purge_heartbeats_so_the_relay_leaves_it_alone(make_user):
 # --- Coalescing -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def shared_cache(settings):
-    """A Redis cache (the coalescing mark must be seen by web processes and workers alike)."""
-    import os
-
-    from django.core.cache import cache
-
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:6379/10",
-            "KEY_PREFIX": f"test-outbox-{os.getpid()}",
-        }
-    }
-    cache.delete_many([outbox._queued_key(t) for t in settings.OUTBOX_COALESCED_TASKS])
-    yield
-    cache.delete_many([outbox._queued_key(t) for t in settings.OUTBOX_COALESCED_TASKS])
-
-
 def _publish_all(events) -> list[str]:
     publisher = outbox._Publisher()
     with mock.patch("celery_app.app.send_task") as send_task:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from django.core.cache import cache
 from django_celery_results.models import TaskResult
 
 from messaging import services
@@ -14,19 +11,6 @@ from outbox.models import OutboxEvent
 from testkit import WorkerProcess, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
-
-
-@pytest.fixture
-def shared_cache(settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:6379/10",
-            "KEY_PREFIX": f"test-coalescing-{os.getpid()}",
-        }
-    }
-    cache.delete("outbox:queued:notification_create_for_messages")
-    yield
 
 
 def test_a_burst_publishes_one_task_and_every_notification_lands_once(
