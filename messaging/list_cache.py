@@ -125,13 +125,16 @@ def cached_list(
             tokens, body = _lookup(_version_keys(user.pk, scope, notifications=notifications), key)
             if body is not None:
                 return _respond(body, "HIT")
-            response = method(self, request, *args, **kwargs)
-            if response.status_code != 200:
-                return response
-            body = JSONRenderer().render(response.data)
-            _store(key, tokens, body)
-            return _respond(body, "MISS")
+            return _compute_and_store(method(self, request, *args, **kwargs), key, tokens)
 
         return wrapper
 
     return decorator
+
+
+def _compute_and_store(response, key: str, tokens: list[str]) -> HttpResponse:
+    if response.status_code != 200:
+        return response
+    body = JSONRenderer().render(response.data)
+    _store(key, tokens, body)
+    return _respond(body, "MISS")
