@@ -77,6 +77,7 @@ def worker_env(broker_url: str | None = None, **extra: str) -> dict[str, str]:
         CELERY_BROKER_URL=broker_url or settings.CELERY_BROKER_URL,
         VAR_DIR=str(settings.VAR_DIR),
         CELERY_TASK_DEFAULT_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
+        CELERY_BULK_QUEUE=settings.BULK_QUEUE,
         PYTHONUNBUFFERED="1",
     )
     if settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
@@ -170,13 +171,14 @@ class WorkerProcess:
 
 
 def purge_broker(broker_url: str) -> None:
-    """Drop every queued task on this broker (leftovers of an aborted run)."""
+    """Drop every queued task of this session's queues on this broker (leftovers of a run)."""
     from celery_app import app
 
     with app.connection_for_write(broker_url) as conn:
-        queue = app.amqp.queues[app.conf.task_default_queue](conn.default_channel)
-        queue.declare()  # AMQP refuses to purge a queue that does not exist yet
-        queue.purge()
+        for declared in app.conf.task_queues:
+            queue = declared(conn.default_channel)
+            queue.declare()  # AMQP refuses to purge a queue that does not exist yet
+            queue.purge()
 
 
 def free_port() -> int:

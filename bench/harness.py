@@ -302,21 +302,29 @@ def redacted(url: str) -> str:
 # --- Django helpers (import after django.setup()) ---------------------------------------------
 
 
+def queue_names() -> list[str]:
+    """The bench broker's queues: latency (Celery's default) and bulk."""
+    from celery_app import app
+
+    return [queue.name for queue in app.conf.task_queues]
+
+
 def purge_queue() -> int:
-    """Drop every task waiting on the bench broker's default queue; return how many."""
+    """Drop every task waiting on the bench broker's queues; return how many."""
     from celery_app import app
 
     with app.connection_for_write() as conn:
-        return conn.default_channel.queue_purge("celery") or 0
+        return sum(conn.default_channel.queue_purge(name) or 0 for name in queue_names())
 
 
-def queue_length() -> int:
-    """Tasks waiting on the bench broker's default queue."""
+def queue_length(name: str | None = None) -> int:
+    """Tasks waiting on a queue of the bench broker (the latency queue unless named)."""
     from celery_app import app
 
     with app.connection_for_write() as conn:
         try:
-            return conn.default_channel.queue_declare("celery", passive=True).message_count
+            queue = name or app.conf.task_default_queue
+            return conn.default_channel.queue_declare(queue, passive=True).message_count
         except conn.channel_errors:  # Redis drops an empty queue's list: "no queue"
             return 0
 
@@ -367,10 +375,11 @@ def stop_worker() -> None:
 
 
 def set_consuming(on: bool) -> None:
-    """Pause or resume the worker's consumption of the default queue (remote control)."""
+    """Pause or resume the worker's consumption of its queues (remote control)."""
     from celery_app import app
 
     method = app.control.add_consumer if on else app.control.cancel_consumer
-    replies = method("celery", destination=[worker().hostname], reply=True, timeout=5)
-    if not replies:
-        raise RuntimeError(f"the worker did not answer {method.__name__}")
+    for name in queue_names():
+        replies = method(name, destination=[worker().hostname], reply=True, timeout=5)
+        if not replies:
+            raise RuntimeError(f"the worker did not answer {method.__name__}")
