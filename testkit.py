@@ -275,3 +275,42 @@ class use_broker:
         pools.reset()  # Kombu's global producer pools would hand back closed connections
         # Not conf.broker_url: Celery reads the CELERY_BROKER_URL environment variable first.
         app.conf.broker_read_url, app.conf.broker_write_url = urls
+
+
+class HttpApi:
+    """A JSON client of a running server over real HTTP (urllib), with a user's JWT.
+
+    `request` returns (status, body); a connection that fails or is cut returns status 0 with
+    the error as body, so that a load loop can count failures instead of dying on them.
+    """
+
+    def __init__(self, base: str, token: str | None = None, timeout: float = 10.0) -> None:
+        self.base = base.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        import json
+        import urllib.error
+        import urllib.request
+
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(  # noqa: S310 - loopback URLs the tests build
+            self.base + path, data=data, headers=headers, method=method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()[:500]
+        except (OSError, ValueError) as error:  # refused, reset, timed out, cut short
+            return 0, f"{type(error).__name__}: {error}"
+
+    def get(self, path: str) -> tuple[int, Any]:
+        return self.request("GET", path)
+
+    def post(self, path: str, body: Any = None) -> tuple[int, Any]:
+        return self.request("POST", path, body if body is not None else {})
