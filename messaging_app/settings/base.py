@@ -188,9 +188,6 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "EXCEPTION_HANDLER": "messaging_app.errors.exception_handler",
-    # Behind a load balancer: how many proxies' X-Forwarded-For entries to trust when throttling
-    # by client address (unset: the header is trusted as is, so set it behind any proxy).
-    "NUM_PROXIES": env.int("DJANGO_NUM_PROXIES", default=None),
     "DEFAULT_THROTTLE_RATES": {
         "register": env("THROTTLE_REGISTER", default="20/hour"),
         "token": env("THROTTLE_TOKEN", default="60/minute"),
