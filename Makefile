@@ -6,7 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-postgres lint format demo superuser bench bench-smoke migrate clean
+.PHONY: run test test-postgres lint format demo superuser bench bench-smoke migrate clean \
+	cluster cluster-stop cluster-test bench-capacity
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +54,23 @@ bench: $(STAMP)
 
 bench-smoke: $(STAMP)
 	$(PY) -m bench --smoke
+
+# Sections 7 (isolation: notifications during a big purge) and 8 (capacity: 1 -> 2 worker and
+# web processes, with CPU) alone; BENCHMARKS.md's capacity model comes from them.
+bench-capacity: $(STAMP)
+	$(PY) -m bench --only 7,8
+
+# The reference deployment on this machine (README.md, "The reference deployment"): HAProxy, two
+# web processes, two worker nodes, beat, Flower, PostgreSQL, Redis with Sentinel, cache, pub/sub.
+cluster: $(STAMP)
+	bin/cluster start
+
+cluster-stop: $(STAMP)
+	bin/cluster stop
+
+# The proofs against a cluster of its own (its own ports, database and var/cluster-test/).
+cluster-test: $(STAMP)
+	bin/cluster-test
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -77,6 +77,7 @@ def worker_env(broker_url: str | None = None, **extra: str) -> dict[str, str]:
         CELERY_BROKER_URL=broker_url or settings.CELERY_BROKER_URL,
         VAR_DIR=str(settings.VAR_DIR),
         CELERY_TASK_DEFAULT_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
+        CELERY_BULK_QUEUE=settings.BULK_QUEUE,
         PYTHONUNBUFFERED="1",
     )
     if settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
@@ -171,13 +172,14 @@ class WorkerProcess:
 
 
 def purge_broker(broker_url: str) -> None:
-    """Drop every queued task on this broker (leftovers of an aborted run)."""
+    """Drop every queued task of this session's queues on this broker (leftovers of a run)."""
     from celery_app import app
 
     with app.connection_for_write(broker_url) as conn:
-        queue = app.amqp.queues[app.conf.task_default_queue](conn.default_channel)
-        queue.declare()  # AMQP refuses to purge a queue that does not exist yet
-        queue.purge()
+        for declared in app.conf.task_queues:
+            queue = declared(conn.default_channel)
+            queue.declare()  # AMQP refuses to purge a queue that does not exist yet
+            queue.purge()
 
 
 def free_port() -> int:
@@ -306,3 +308,42 @@ def clear_cache() -> None:
             client.delete(*keys)
     else:
         cache.clear()
+
+
+class HttpApi:
+    """A JSON client of a running server over real HTTP (urllib), with a user's JWT.
+
+    `request` returns (status, body); a connection that fails or is cut returns status 0 with
+    the error as body, so that a load loop can count failures instead of dying on them.
+    """
+
+    def __init__(self, base: str, token: str | None = None, timeout: float = 10.0) -> None:
+        self.base = base.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        import json
+        import urllib.error
+        import urllib.request
+
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(  # noqa: S310 - loopback URLs the tests build
+            self.base + path, data=data, headers=headers, method=method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()[:500]
+        except (OSError, ValueError) as error:  # refused, reset, timed out, cut short
+            return 0, f"{type(error).__name__}: {error}"
+
+    def get(self, path: str) -> tuple[int, Any]:
+        return self.request("GET", path)
+
+    def post(self, path: str, body: Any = None) -> tuple[int, Any]:
+        return self.request("POST", path, body if body is not None else {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -46,6 +47,11 @@ class Sizes:
     writer_baseline_seconds: float = 3.0
     http_seconds: int = 20  # per endpoint, in total
     http_slices: int = 4  # interleaved wrk runs per endpoint, so drift touches all alike
+    isolation_rate: int = 20  # messages per second while a big purge runs
+    isolation_idle_seconds: float = 15.0
+    capacity_rates: tuple[int, ...] = (50, 100, 200, 400)  # messages per second, stepped up
+    capacity_rate_seconds: float = 6.0
+    capacity_http_seconds: int = 4  # per endpoint and number of web processes
 
 
 FULL = Sizes(name="full", time_limit=570)
@@ -61,6 +67,10 @@ SMOKE = Sizes(
     writer_baseline_seconds=0.5,
     http_seconds=2,
     http_slices=1,
+    isolation_idle_seconds=2.0,
+    capacity_rates=(20, 50),
+    capacity_rate_seconds=1.0,
+    capacity_http_seconds=1,
 )
 
 
@@ -302,21 +312,29 @@ def redacted(url: str) -> str:
 # --- Django helpers (import after django.setup()) ---------------------------------------------
 
 
+def queue_names() -> list[str]:
+    """The bench broker's queues: latency (Celery's default) and bulk."""
+    from celery_app import app
+
+    return [queue.name for queue in app.conf.task_queues]
+
+
 def purge_queue() -> int:
-    """Drop every task waiting on the bench broker's default queue; return how many."""
+    """Drop every task waiting on the bench broker's queues; return how many."""
     from celery_app import app
 
     with app.connection_for_write() as conn:
-        return conn.default_channel.queue_purge("celery") or 0
+        return sum(conn.default_channel.queue_purge(name) or 0 for name in queue_names())
 
 
-def queue_length() -> int:
-    """Tasks waiting on the bench broker's default queue."""
+def queue_length(name: str | None = None) -> int:
+    """Tasks waiting on a queue of the bench broker (the latency queue unless named)."""
     from celery_app import app
 
     with app.connection_for_write() as conn:
         try:
-            return conn.default_channel.queue_declare("celery", passive=True).message_count
+            queue = name or app.conf.task_default_queue
+            return conn.default_channel.queue_declare(queue, passive=True).message_count
         except conn.channel_errors:  # Redis drops an empty queue's list: "no queue"
             return 0
 
@@ -336,26 +354,35 @@ def flush_redis(url: str) -> None:
 _worker = None
 
 
-def worker():
-    """One real worker process (prefork, concurrency 2) on the bench broker, shared by the
-    sections that need one; it also imports bench.tasks (the no-op task)."""
-    global _worker
-    if _worker is None:
-        from testkit import WorkerProcess
+def start_worker(*, concurrency: int = 2, queues: str = "", name: str = "worker"):
+    """A real worker process on the bench broker (the bench settings: a production worker);
+    it also imports bench.tasks (the no-op task). `queues` is its -Q (default: every queue)."""
+    from testkit import WorkerProcess
 
-        OUT_DIR.mkdir(parents=True, exist_ok=True)
-        _worker = WorkerProcess(
-            concurrency=2,
-            extra_args=["--include", "bench.tasks"],
-            log_path=OUT_DIR / "worker.log",
-            # A production worker (the bench settings), not a test one.
-            env={"DJANGO_SETTINGS_MODULE": "bench.settings"},
-        )
-        try:
-            _worker.wait_ready(timeout=60)
-        except BaseException:
-            stop_worker()
-            raise
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    process = WorkerProcess(
+        concurrency=concurrency,
+        extra_args=["--include", "bench.tasks", *(["-Q", queues] if queues else [])],
+        log_path=OUT_DIR / f"{name}.log",
+        env={"DJANGO_SETTINGS_MODULE": "bench.settings"},
+    )
+    try:
+        process.wait_ready(timeout=60)
+    except BaseException:
+        process.stop()
+        raise
+    return process
+
+
+def worker(concurrency: int = 2):
+    """One worker process (prefork, concurrency 2 unless asked otherwise) on every queue,
+    shared by the sections that need one; restarted if asked for another concurrency."""
+    global _worker
+    if _worker is not None and _worker.concurrency != concurrency:
+        stop_worker()
+    if _worker is None:
+        _worker = start_worker(concurrency=concurrency)
+        _worker.concurrency = concurrency
     return _worker
 
 
@@ -367,10 +394,93 @@ def stop_worker() -> None:
 
 
 def set_consuming(on: bool) -> None:
-    """Pause or resume the worker's consumption of the default queue (remote control)."""
+    """Pause or resume the worker's consumption of its queues (remote control)."""
     from celery_app import app
 
     method = app.control.add_consumer if on else app.control.cancel_consumer
-    replies = method("celery", destination=[worker().hostname], reply=True, timeout=5)
-    if not replies:
-        raise RuntimeError(f"the worker did not answer {method.__name__}")
+    for name in queue_names():
+        replies = method(name, destination=[worker().hostname], reply=True, timeout=5)
+        if not replies:
+            raise RuntimeError(f"the worker did not answer {method.__name__}")
+
+
+# --- CPU ----------------------------------------------------------------------------------------
+
+_HZ = os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (a gunicorn master and its workers, a Celery pool)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo += [int(child) for child in task.read_text().split()]
+    return found
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL server process on the machine (other users' backends included)."""
+    pids = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "postgres":
+                pids.append(int(comm.parent.name))
+        except OSError:
+            pass
+    return pids
+
+
+def _ticks(pid: int) -> int | None:
+    """CPU ticks of the process and of its children it has reaped; None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+
+
+def _used(start: dict[int, int | None]) -> int:
+    """Ticks used since `start` by the processes still there (a gone one's are in its parent's
+    children's times once reaped)."""
+    used = 0
+    for pid, before in start.items():
+        after = _ticks(pid)
+        if before is not None and after is not None:
+            used += after - before
+    return used
+
+
+def _machine_ticks() -> tuple[int, int]:
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+class CpuMeter:
+    """CPU used while it is open, in cores (1.0 = one core busy the whole time): per group of
+    processes (read from /proc/<pid>/stat) and for the whole machine (/proc/stat)."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
+        self.groups = groups
+        self.cores: dict[str, float] = {}
+
+    def __enter__(self) -> CpuMeter:
+        self._start = {
+            name: {pid: _ticks(pid) for pid in find()} for name, find in self.groups.items()
+        }
+        self._machine = _machine_ticks()
+        self._t = time.monotonic()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        seconds = time.monotonic() - self._t
+        for name, start in self._start.items():
+            self.cores[name] = _used(start) / _HZ / seconds
+        busy, total = (b - a for a, b in zip(self._machine, _machine_ticks(), strict=True))
+        self.cores["machine"] = os.cpu_count() * busy / max(1, total)
+
+    def describe(self) -> str:
+        return ", ".join(f"{name} {value:.2f}" for name, value in self.cores.items())

@@ -113,7 +113,7 @@ wrk.headers["Content-Type"] = "application/json"
 class Gunicorn:
     """gunicorn serving the project on a free loopback port, in its own process group."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 2) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
@@ -123,7 +123,7 @@ class Gunicorn:
                 "-m",
                 "gunicorn",
                 "messaging_app.wsgi:application",
-                "--workers=2",
+                f"--workers={workers}",
                 f"--bind=127.0.0.1:{self.port}",
                 "--log-level=warning",
                 "--timeout=30",
@@ -169,10 +169,17 @@ def _request(base: str, path: str, token: str, body: dict | None = None) -> tupl
         return response.status, dict(response.headers)
 
 
-def _wrk(url: str, seconds: int, token: str | None, script: str, name: str) -> dict:
+def _wrk(
+    url: str,
+    seconds: int,
+    token: str | None,
+    script: str,
+    name: str,
+    connections: int = CONNECTIONS,
+) -> dict:
     path = OUT_DIR / f"wrk-{name}.lua"
     path.write_text(script + LUA_DONE)
-    args = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s", "-s", str(path)]
+    args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(path)]
     if token:
         args += ["-H", f"Authorization: Bearer {token}"]
     completed = subprocess.run(

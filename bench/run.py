@@ -45,6 +45,8 @@ SECTIONS = {
     4: ("pipeline", "bench.pipeline"),
     5: ("purge", "bench.purge"),
     6: ("http", "bench.http"),
+    7: ("isolation", "bench.isolation"),
+    8: ("capacity", "bench.capacity"),
 }
 
 

@@ -5,7 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from messaging.urls import conversation_urlpatterns
-from monitoring.views import HealthView
+from monitoring.views import HealthView, LivenessView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/conversations/", include("chats.urls")),
     path("api/tasks/", include("monitoring.urls")),
     path("api/health/", HealthView.as_view(), name="health"),
+    path("api/health/live/", LivenessView.as_view(), name="health-live"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api-auth/", include("rest_framework.urls")),

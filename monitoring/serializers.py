@@ -92,8 +92,10 @@ class TaskStatsRuntimeSerializer(serializers.Serializer):
 
 
 class TaskStatsBrokerSerializer(serializers.Serializer):
-    queue = serializers.CharField()
+    queue = serializers.CharField(help_text="the latency queue (Celery's default queue)")
     length = serializers.IntegerField(allow_null=True)
+    bulk_queue = serializers.CharField(help_text="the queue of purges and maintenance")
+    bulk_length = serializers.IntegerField(allow_null=True)
     error = serializers.CharField(required=False)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from django.conf import settings
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -102,21 +103,28 @@ class TaskResultViewSet(viewsets.ReadOnlyModelViewSet):
         window = parse_window(request.query_params.get("window"))
         from celery_app import app
 
-        queue = app.conf.task_default_queue
+        queue, bulk = app.conf.task_default_queue, settings.BULK_QUEUE
         # The broker calls run side by side in threads, each cut off at the shared budget.
         probes = {
-            "queue_length": lambda: selectors.broker_queue_length(
-                queue=queue, timeout=PING_TIMEOUT_SECONDS
-            ),
-            "workers": lambda: selectors.workers_answering_ping(timeout=PING_TIMEOUT_SECONDS),
+            name: lambda name=name: selectors.broker_queue_length(
+                queue=name, timeout=PING_TIMEOUT_SECONDS
+            )
+            for name in (queue, bulk)
         }
+        probes["workers"] = lambda: selectors.workers_answering_ping(timeout=PING_TIMEOUT_SECONDS)
         answers = selectors.call_bounded(probes, timeout=BROKER_BUDGET_SECONDS)
         body = selectors.task_stats(window=window)
-        length, length_error, _ = answers["queue_length"]
+        length, length_error, _ = answers[queue]
+        bulk_length, bulk_error, _ = answers[bulk]
         workers, workers_error, _ = answers["workers"]
-        body["broker"] = {"queue": queue, "length": length}
-        if length_error:
-            body["broker"]["error"] = length_error
+        body["broker"] = {
+            "queue": queue,
+            "length": length,
+            "bulk_queue": bulk,
+            "bulk_length": bulk_length,
+        }
+        if length_error or bulk_error:
+            body["broker"]["error"] = length_error or bulk_error
         body["workers"] = {"answering": workers or []}
         if workers_error:
             body["workers"]["error"] = workers_error
@@ -130,6 +138,20 @@ def _is_staff(request) -> bool:
         return bool(request.user and request.user.is_staff)
     except APIException:
         return False
+
+
+class LivenessView(APIView):
+    """GET /api/health/live/: this process serves requests. For load balancers and liveness
+    probes: it checks no dependency, so a broker or worker outage (which /api/health/ reports
+    as 503) never pulls every web process at once while they can still serve."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = []
+
+    @extend_schema(responses={200: inline_serializer("Live", {"status": serializers.CharField()})})
+    def get(self, request):
+        return Response({"status": "ok"})
 
 
 class HealthView(APIView):

@@ -263,3 +263,57 @@ def test_check_warns_when_the_cache_shares_the_brokers_redis(tmp_path, cache_url
     result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
     assert ("messaging.W001" in result.stdout + result.stderr) is warned
     assert (result.returncode != 0) is warned
+
+
+_SHOW_BROKER = """
+import json
+import django
+django.setup()
+from celery_app import app
+print(json.dumps({"url": app.conf.broker_url, "options": app.conf.broker_transport_options}))
+"""
+SENTINELS = "sentinel://127.0.0.1:26379;sentinel://127.0.0.1:26380;sentinel://127.0.0.1:26381"
+
+
+def test_a_sentinel_broker_gets_its_master_name_beside_the_other_transport_options(tmp_path):
+    env = production_env(
+        tmp_path,
+        DJANGO_SECRET_KEY=STRONG_KEY,
+        DJANGO_ALLOWED_HOSTS=HOST,
+        CELERY_BROKER_URL=SENTINELS,
+        CELERY_BROKER_SENTINEL_MASTER="broker",
+    )
+    result = run(["-c", _SHOW_BROKER], env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    conf = json.loads(result.stdout.strip().splitlines()[-1])
+    assert conf["url"] == SENTINELS
+    assert conf["options"]["master_name"] == "broker"
+    # merged with, not instead of, the producer's bounds
+    assert conf["options"]["socket_connect_timeout"] == 1
+    assert conf["options"]["max_retries"] == 1
+
+
+def test_a_sentinel_broker_without_a_master_name_fails_clearly(tmp_path):
+    env = production_env(
+        tmp_path,
+        DJANGO_SECRET_KEY=STRONG_KEY,
+        DJANGO_ALLOWED_HOSTS=HOST,
+        CELERY_BROKER_URL=SENTINELS,
+    )
+    result = run(["-c", _SHOW_BROKER], env)
+    assert result.returncode != 0
+    assert "set CELERY_BROKER_SENTINEL_MASTER" in last_line(result)
+
+
+def test_the_liveness_path_answers_plain_http_for_load_balancers(tmp_path):
+    """/api/health/live/ is exempt from the HTTPS redirect, like /api/health/."""
+    code = (
+        "import django; django.setup()\n"
+        "from django.test import Client\n"
+        f"r = Client(HTTP_HOST='{HOST}').get('/api/health/live/')\n"
+        "print(r.status_code, r.json())\n"
+    )
+    env = production_env(tmp_path, DJANGO_SECRET_KEY=STRONG_KEY, DJANGO_ALLOWED_HOSTS=HOST)
+    result = run(["-c", code], env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "200 {'status': 'ok'}"

@@ -12,7 +12,8 @@ import pytest
 from testkit import ROOT
 
 MAX_LINES = 40
-# Everything but the tests and the migrations: the apps, the project, the bench and its helpers.
+# Everything but the suite's tests and the migrations: the apps, the project, the bench and its
+# helpers, and the cluster's proofs.
 SOURCES = [
     *(
         path
@@ -22,6 +23,7 @@ SOURCES = [
     ),
     *(ROOT / "messaging_app").rglob("*.py"),
     *(ROOT / "bench").rglob("*.py"),
+    *(ROOT / "cluster_tests").rglob("*.py"),
     ROOT / "testkit.py",
     ROOT / "celery_app.py",
 ]

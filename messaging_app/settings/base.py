@@ -12,6 +12,8 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 REDIS_CACHE_BACKEND = "django.core.cache.backends.redis.RedisCache"
 
@@ -289,7 +291,6 @@ SPECTACULAR_SETTINGS = {
 # --- Celery ---------------------------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html (read with the CELERY_ prefix)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
-CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_RESULT_EXPIRES = timedelta(days=env.int("CELERY_RESULT_EXPIRES_DAYS", default=7))
@@ -320,6 +321,48 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,
 }
 CELERY_TASK_PUBLISH_RETRY = False
+# Redis Sentinel, for a broker that survives its master's death (Redis Cluster is no Celery
+# broker): CELERY_BROKER_URL=sentinel://h1:26379;sentinel://h2:26379;sentinel://h3:26379 and the
+# name the sentinels monitor. Workers and publishers ask the sentinels for the master on every
+# (re)connect, so they follow a failover. https://docs.celeryq.dev/en/stable/getting-started/
+# backends-and-brokers/redis.html#configuration
+CELERY_BROKER_SENTINEL_MASTER = env("CELERY_BROKER_SENTINEL_MASTER", default="")
+if CELERY_BROKER_URL.startswith("sentinel://"):
+    if not CELERY_BROKER_SENTINEL_MASTER:
+        raise ImproperlyConfigured(
+            "CELERY_BROKER_URL names sentinels: set CELERY_BROKER_SENTINEL_MASTER to the master's "
+            "name in their configuration (`sentinel monitor <name> ...`)."
+        )
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = CELERY_BROKER_SENTINEL_MASTER
+
+
+def task_queues(latency: str, bulk: str) -> tuple[tuple[Queue, ...], dict[str, dict]]:
+    """The queues and the routes between them: latency-sensitive work never waits behind bulk.
+
+    A purge of a big account or a prune takes minutes; on the queue and pool of the notifications
+    it would delay every notification behind it. The relay is latency work: it is what recovers
+    the latency path after an outage. Tasks not named go to the latency queue (the default).
+    A worker started without -Q consumes both (`make run`); `-Q <name>` gives each its own.
+    https://docs.celeryq.dev/en/stable/userguide/routing.html
+    """
+    latency_tasks = (
+        "notification_create_for_messages",
+        "message_history_archive",
+        "outbox_relay",
+        # Live delivery's fan-out tasks (branch `live`, issue 13), when it lands.
+        "message_delete_announce",
+        "conversation_membership_announce",
+    )
+    bulk_tasks = ("user_data_purge", "outbox_prune", "task_results_cleanup", "flush_expired_tokens")
+    routes = {name: {"queue": latency} for name in latency_tasks}
+    routes |= {name: {"queue": bulk} for name in bulk_tasks}
+    return (Queue(latency, routing_key=latency), Queue(bulk, routing_key=bulk)), routes
+
+
+# The latency queue is Celery's default queue; CELERY_BULK_QUEUE names the other.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="latency")
+BULK_QUEUE = env("CELERY_BULK_QUEUE", default="bulk")
+CELERY_TASK_QUEUES, CELERY_TASK_ROUTES = task_queues(CELERY_TASK_DEFAULT_QUEUE, BULK_QUEUE)
 # The worker's consumer reconnects to a lost broker every second (Celery's waits up to 30 s)
 # and relays the outbox on each connect (tasks/worker.py).
 CELERY_WORKER_CONSUMER = "tasks.worker:Consumer"
@@ -357,9 +400,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=30, hour=4),
     },
     # Deletes results older than CELERY_RESULT_EXPIRES (the django-db backend does not expire
-    # them by itself). Same name and time as the entry beat would add, so there is one row.
+    # them by itself), under the periodic lock (tasks/maintenance.py). The entry beat would add
+    # for celery.backend_cleanup has this name: ours replaces it, so there is one row.
     "celery.backend_cleanup": {
-        "task": "celery.backend_cleanup",
+        "task": "task_results_cleanup",
         "schedule": crontab(minute=0, hour=4),
         "options": {"expire_seconds": 12 * 3600},
     },

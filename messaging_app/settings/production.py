@@ -37,8 +37,8 @@ REQUIRE_SHARED_CACHE = True
 if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
-# Loopback health probes talk plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]
+# Loopback health probes (and the load balancer's liveness check) talk plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^api/health/$", r"^api/health/live/$"]
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=True)
 CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=True)
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31_536_000)

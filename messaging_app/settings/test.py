@@ -7,7 +7,7 @@ of the suite's own, so that a test run never takes a running system's tasks.
 import os
 
 from .base import *  # noqa: F403
-from .base import DATABASES, USES_SQLITE, VAR_DIR, env
+from .base import DATABASES, USES_SQLITE, VAR_DIR, env, task_queues
 
 DEBUG = False
 SECRET_KEY = "test-only-key-written-in-the-repository-never-use-it-to-serve-anything"  # noqa: S105
@@ -28,6 +28,8 @@ elif env("TEST_DATABASE_NAME", default=""):
 # A Redis database of the suite's own. Only the default differs from base.py, which has already
 # wired up a filesystem:// URL given in the environment.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/14")
-# Test sessions get a queue of their own: suites running side by side on one Redis never take
-# each other's tasks (testkit.py hands the name to the worker processes it starts).
+# Test sessions get queues of their own: suites running side by side on one Redis never take
+# each other's tasks (testkit.py hands the names to the worker processes it starts).
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default=f"test-{os.getpid()}")
+BULK_QUEUE = env("CELERY_BULK_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-bulk")
+CELERY_TASK_QUEUES, CELERY_TASK_ROUTES = task_queues(CELERY_TASK_DEFAULT_QUEUE, BULK_QUEUE)

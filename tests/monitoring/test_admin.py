@@ -48,11 +48,14 @@ def test_admin_pages_need_staff(make_user):
 
 @pytest.mark.django_db(transaction=True)
 def test_beat_schedule_holds_one_daily_result_cleanup():
-    """django-celery-beat's scheduler turns the schedule into rows (and adds its own default
-    cleanup entry under the same name, so there is exactly one)."""
+    """django-celery-beat's scheduler turns the schedule into rows. Its own default cleanup
+    entry (celery.backend_cleanup, which takes no lock) is replaced by ours under the same
+    name, so there is exactly one, and it runs the locked task."""
     DatabaseScheduler(app=app)
-    cleanup = PeriodicTask.objects.get(task="celery.backend_cleanup")
+    cleanup = PeriodicTask.objects.get(name="celery.backend_cleanup")
+    assert cleanup.task == "task_results_cleanup"
     assert (cleanup.crontab.minute, cleanup.crontab.hour) == ("0", "4")
     assert cleanup.enabled
     tasks = set(PeriodicTask.objects.values_list("task", flat=True))
-    assert {"outbox_relay", "outbox_prune", "celery.backend_cleanup"} <= tasks
+    assert {"outbox_relay", "outbox_prune", "task_results_cleanup"} <= tasks
+    assert "celery.backend_cleanup" not in tasks

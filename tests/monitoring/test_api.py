@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from celery import signals
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 from django_celery_results.models import TaskResult
@@ -184,6 +185,8 @@ def test_stats_counts_runtimes_and_failure_rate_over_the_window(staff):
     assert body["failure_rate"] == pytest.approx(2 / 12, abs=1e-4)
     assert body["broker"]["queue"] == app.conf.task_default_queue
     assert isinstance(body["broker"]["length"], int)
+    assert body["broker"]["bulk_queue"] == settings.BULK_QUEUE
+    assert isinstance(body["broker"]["bulk_length"], int)
     assert isinstance(body["workers"]["answering"], list)
 
     wide = staff.get(reverse("task-stats") + "?window=4h").json()

@@ -9,6 +9,7 @@ EXPECTED = {
     "outbox_relay",
     "outbox_prune",
     "flush_expired_tokens",
+    "task_results_cleanup",
 }
 
 
