@@ -36,8 +36,9 @@ def task_results_cleanup() -> bool | None:
 
 
 @app.task(name="flush_expired_tokens", **TASK_OPTIONS)
-def flush_expired_tokens() -> None:
+def flush_expired_tokens() -> bool | None:
     """Delete expired refresh tokens and their blacklist entries (simplejwt's command), alone."""
     with run_alone("flush_expired_tokens", seconds=TASK_OPTIONS["time_limit"]) as alone:
         if alone:
             call_command("flushexpiredtokens")
+        return True if alone else None

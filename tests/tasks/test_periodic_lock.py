@@ -10,20 +10,20 @@ from __future__ import annotations
 import itertools
 import re
 import threading
-from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test import override_settings
-from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from celery_app import app
-from outbox.models import OutboxEvent
+from tasks import maintenance
 from tasks.periodic import run_alone
 from testkit import RedisServer, WorkerProcess, purge_broker, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+PROBE = "tests.tasks.lock_probe"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,10 @@ def two_workers(django_db_setup, django_db_blocker, shared_cache):
     from django.conf import settings
 
     purge_broker(settings.CELERY_BROKER_URL)
-    workers = [WorkerProcess(env={"CACHE_URL": shared_cache}) for _ in range(2)]
+    workers = [
+        WorkerProcess(env={"CACHE_URL": shared_cache}, extra_args=["--include", PROBE])
+        for _ in range(2)
+    ]
     for worker in workers:
         worker.wait_ready()
     yield workers
@@ -64,17 +67,6 @@ def _held_elsewhere(name: str, release: threading.Event, taken: threading.Event)
             release.wait(30)
     finally:
         connection.close()
-
-
-def _old_processed_events(count: int) -> None:
-    long_ago = timezone.now() - timedelta(days=3)
-    OutboxEvent.objects.bulk_create(
-        [
-            OutboxEvent(task="noop", payload={}, created_at=long_ago, processed_at=long_ago)
-            for _ in range(count)
-        ],
-        batch_size=2_000,
-    )
 
 
 def _runs(task_ids: list[str]) -> list[TaskResult]:
@@ -123,21 +115,20 @@ def _lock_windows(workers: list[WorkerProcess], name: str) -> tuple[list[tuple],
             taken.setdefault(host, []).append(stamp)
         elif what == "released":
             windows.append((taken[host].pop(0), stamp))
+    # Runs still holding the lock: (taken, None).
+    windows += [(stamp, None) for stamps in taken.values() for stamp in stamps]
     return windows, sum(1 for e in events if e[2] == "held")
 
 
 def test_copies_sent_at_once_by_two_beats_never_overlap(two_workers, cache_of_the_workers):
-    """Four copies of a prune of 60,000 rows at once on two nodes (concurrency 2 each): without
-    the lock they run side by side; with it the runs that held it never overlap, and the others
-    skip."""
-    _old_processed_events(60_000)
-    runs = _runs([app.send_task("outbox_prune").id for _ in range(4)])
-    assert sum(int(r.result) for r in runs if r.result != "null") == 60_000
-    assert not OutboxEvent.objects.exists()
+    """Four copies at once on two nodes (concurrency 2 each), each holding the lock for a second
+    if it gets it: the runs that held it never overlap, and the others skip."""
+    runs = _runs([app.send_task("test_lock_probe", args=[1.0]).id for _ in range(4)])
+    assert sorted(r.result for r in runs).count("true") >= 1
     windows, skipped = wait_until(
         lambda: (
             found
-            if len((found := _lock_windows(two_workers, "outbox_prune"))[0]) + found[1] == 4
+            if len((found := _lock_windows(two_workers, "test_lock_probe"))[0]) + found[1] == 4
             else None
         ),
         timeout=10,
@@ -145,8 +136,29 @@ def test_copies_sent_at_once_by_two_beats_never_overlap(two_workers, cache_of_th
     )
     windows.sort()
     for (_, released), (taken, _) in itertools.pairwise(windows):
-        assert released <= taken, f"two runs of outbox_prune held the lock at once: {windows}"
+        assert released <= taken, f"two runs held the lock at once: {windows}"
     assert skipped >= 1, "no copy met the lock: the test proves nothing"
+
+
+@pytest.mark.parametrize(
+    "task", ["outbox_relay", "outbox_prune", "task_results_cleanup", "flush_expired_tokens"]
+)
+def test_every_periodic_task_skips_while_its_lock_is_held(task):
+    """Each task beat sends runs under its lock (run here, in this process, on the lock)."""
+    from django.conf import settings
+
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert task in scheduled
+    release, taken = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_held_elsewhere, args=(task, release, taken))
+    holder.start()
+    try:
+        assert taken.wait(10)
+        assert getattr(maintenance, task).apply().get() is None  # skipped
+    finally:
+        release.set()
+        holder.join(10)
+    assert getattr(maintenance, task).apply().get() is not None  # ran
 
 
 def test_a_held_lock_makes_every_copy_skip(two_workers, cache_of_the_workers):
