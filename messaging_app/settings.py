@@ -364,3 +364,52 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Live delivery (issue 13) ---------------------------------------------------------------
+# Per-user event logs (live/), Server-Sent Events at /api/events/, idempotent message POSTs and
+# the static web client. Everything of issue 13 is in this block. README.md: "Live delivery".
+INSTALLED_APPS += ["live"]
+# Static files (the web client, the admin's) from the app server itself: collectstatic output in
+# production, the apps' folders directly in development and tests.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+)
+STATICFILES_DIRS = [BASE_DIR / "webclient"]
+WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG or TESTING)
+WHITENOISE_INDEX_FILE = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing folder
+
+# Redis pub/sub carries committed events to the stream processes: by default the broker's Redis
+# when the broker is Redis. Empty (the filesystem broker of `make run`): streams poll the table.
+LIVE_REDIS_URL = os.environ.get(
+    "LIVE_REDIS_URL",
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+)
+# Pub/sub channels are not scoped by Redis database: test sessions get a channel of their own
+# (processes the suite starts inherit it through the environment).
+LIVE_CHANNEL = os.environ.get("LIVE_CHANNEL") or (f"live-test-{os.getpid()}" if TESTING else "live")
+LIVE_POLL_SECONDS = float(os.environ.get("LIVE_POLL_SECONDS", "0.5"))
+# A comment line at least this often keeps proxies from timing a quiet stream out.
+LIVE_HEARTBEAT_SECONDS = float(os.environ.get("LIVE_HEARTBEAT_SECONDS", "25"))
+# Compare every stream with the table this often even when Redis looks fine (a lost publish).
+LIVE_SWEEP_SECONDS = float(os.environ.get("LIVE_SWEEP_SECONDS", "25"))
+LIVE_RETRY_MS = env_int("LIVE_RETRY_MS", 2000)  # the SSE `retry:` hint
+# Replay window: a client further behind (in time or in events) gets a `reset` event.
+LIVE_RETENTION_HOURS = env_int("LIVE_RETENTION_HOURS", 24)
+LIVE_REPLAY_MAX_EVENTS = env_int("LIVE_REPLAY_MAX_EVENTS", 5_000)
+# Events waiting for one slow client; past this it is disconnected (it replays on reconnect).
+LIVE_QUEUE_SIZE = env_int("LIVE_QUEUE_SIZE", 256)
+LIVE_MAX_CONNECTIONS_PER_USER = env_int("LIVE_MAX_CONNECTIONS_PER_USER", 10)
+LIVE_TICKET_SECONDS = env_int("LIVE_TICKET_SECONDS", 60)
+LIVE_STREAM_MAX_SECONDS = env_int("LIVE_STREAM_MAX_SECONDS", 3600)
+# A publish larger than this carries ids only; the streams read the bodies from the table.
+LIVE_PUBLISH_MAX_BYTES = env_int("LIVE_PUBLISH_MAX_BYTES", 1_000_000)
+# Database reads a stream process runs at once (each thread holds a connection).
+LIVE_DB_THREADS = env_int("LIVE_DB_THREADS", 4)
+# Idempotency-Key answers are kept this long (pruned by beat).
+IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24)
+CELERY_BEAT_SCHEDULE |= {
+    "live-prune": {"task": "live_prune", "schedule": 3600.0},
+    "idempotency-prune": {"task": "idempotency_prune", "schedule": 3600.0},
+}
