@@ -45,3 +45,16 @@ def conversation_participant_ids(*, user: User, conversation_id) -> list[int] | 
         return None
     ids = participant_ids(conversation_id=int(conversation_id))
     return ids if user.pk in ids else None
+
+
+def participants_by_conversation(*, conversation_ids) -> dict[int, list[tuple[int, str]]]:
+    """(id, username) of the participants of each of these conversations, by id."""
+    members: dict[int, list[tuple[int, str]]] = {}
+    rows = (
+        Conversation.participants.through.objects.filter(conversation_id__in=conversation_ids)
+        .order_by("user_id")
+        .values_list("conversation_id", "user_id", "user__username")
+    )
+    for conversation_id, user_id, username in rows:
+        members.setdefault(conversation_id, []).append((user_id, username))
+    return members

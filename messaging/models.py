@@ -136,3 +136,27 @@ class MessageHistory(models.Model):
 
     def __str__(self) -> str:
         return f"Message {self.message_id} revision {self.revision}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a message POST sent with an `Idempotency-Key` header.
+
+    Written in the same transaction as the message, so a retry finds either both or neither;
+    the unique constraint makes the second of two concurrent duplicates fail and roll back.
+    """
+
+    user = _user_fk("+", db_index=False)
+    key = models.CharField(max_length=255)
+    # sha256 of the method, the path and the body: the same key with another request is a 422.
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_user_key_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.key}"
