@@ -409,6 +409,11 @@ LIVE_PUBLISH_MAX_BYTES = env_int("LIVE_PUBLISH_MAX_BYTES", 1_000_000)
 LIVE_DB_THREADS = env_int("LIVE_DB_THREADS", 4)
 # Idempotency-Key answers are kept this long (pruned by beat).
 IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24)
+# The stream is a plain async view: this hook adds it and its event types to the OpenAPI schema.
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    *SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"],
+    "live.schema.document_stream",
+]
 CELERY_BEAT_SCHEDULE |= {
     "live-prune": {"task": "live_prune", "schedule": 3600.0},
     "idempotency-prune": {"task": "idempotency_prune", "schedule": 3600.0},
