@@ -163,3 +163,21 @@ async def refresh_counts(hub: Hub) -> None:
             pipe.zadd(_count_key(user_id), {s.conn_id: expiry for s in streams})
             pipe.expire(_count_key(user_id), int(_count_ttl()) + 1)
         await pipe.execute()
+
+
+# --- The process's hub ------------------------------------------------------------------------
+
+_hub: Hub | None = None
+_hub_loop = None
+
+
+def get_hub() -> Hub:
+    """This process's hub, fed and ticking, bound to the running event loop (made on the first
+    stream: a process that serves no stream holds no subscription)."""
+    global _hub, _hub_loop
+    loop = asyncio.get_running_loop()
+    if _hub is None or _hub_loop is not loop:
+        _hub, _hub_loop = Hub(), loop
+        source = listen_redis if _hub.transport == "redis" else poll
+        _hub.tasks = [loop.create_task(source(_hub)), loop.create_task(tick(_hub))]
+    return _hub

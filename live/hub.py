@@ -103,15 +103,6 @@ class Hub:
 
     # --- Streams --------------------------------------------------------------------------
 
-    def start(self) -> None:
-        if self.tasks:
-            return
-        from live import feed
-
-        loop = asyncio.get_running_loop()
-        source = feed.listen_redis if self.transport == "redis" else feed.poll
-        self.tasks = [loop.create_task(source(self)), loop.create_task(feed.tick(self))]
-
     def add(self, stream: Stream) -> None:
         self.streams.setdefault(stream.user_id, set()).add(stream)
 
@@ -157,17 +148,3 @@ class Hub:
                 for stream in list(self.streams.get(user_id, ())):
                     if stream.last_seq < last.get(user_id, 0):
                         stream.request_catch_up()
-
-
-_hub: Hub | None = None
-_hub_loop = None
-
-
-def get_hub() -> Hub:
-    """This process's hub, bound to the running event loop (made on the first stream)."""
-    global _hub, _hub_loop
-    loop = asyncio.get_running_loop()
-    if _hub is None or _hub_loop is not loop:
-        _hub, _hub_loop = Hub(), loop
-    _hub.start()
-    return _hub

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
@@ -18,9 +19,8 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
-from accounts.models import User
 from live import feed, services
-from live.hub import Stream, get_hub
+from live.hub import Stream
 from live.schema import TicketSerializer
 from live.streaming import stream_events
 
@@ -68,7 +68,7 @@ def _authenticate(request: HttpRequest) -> tuple[int, float] | None:
             int(token[settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id")]),
             token["exp"],
         )
-    if not User.objects.filter(pk=user_id, is_active=True).exists():
+    if not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
         return None
     return user_id, min(deadline, cap)
 
@@ -96,7 +96,7 @@ async def events_stream(request: HttpRequest):
     if authenticated is None:
         return _error("A valid ticket or Bearer token is required.", 401)
     user_id, deadline = authenticated
-    hub = get_hub()
+    hub = feed.get_hub()
     stream = Stream(user_id, deadline)
     if not await feed.admit(hub, user_id, stream.conn_id):
         return _error("Too many open streams for this account.", 429)
