@@ -40,6 +40,7 @@ class Stream:
     """One open connection. `deadline` is a wall-clock time (the token's or ticket's expiry)."""
 
     __slots__ = (
+        "abort",
         "catch_up_pending",
         "closing",
         "conn_id",
@@ -50,10 +51,11 @@ class Stream:
         "user_id",
     )
 
-    def __init__(self, user_id: int, deadline: float, conn_id: str | None = None) -> None:
+    def __init__(self, user_id: int, deadline: float, abort=None) -> None:
         self.user_id = user_id
+        self.abort = abort  # drops the connection (live/asgi.py); None outside that wrapper
         self.deadline = deadline
-        self.conn_id = conn_id or uuid.uuid4().hex
+        self.conn_id = uuid.uuid4().hex
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=settings.LIVE_QUEUE_SIZE)
         self.last_seq = 0
         self.last_write = time.monotonic()
@@ -68,6 +70,8 @@ class Stream:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
             self.close("overflow")
+            if self.abort is not None:  # its writes may be blocked: drop the connection
+                self.abort()
 
     def request_catch_up(self) -> None:
         if not self.catch_up_pending:

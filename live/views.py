@@ -97,7 +97,7 @@ async def events_stream(request: HttpRequest):
         return _error("A valid ticket or Bearer token is required.", 401)
     user_id, deadline = authenticated
     hub = feed.get_hub()
-    stream = Stream(user_id, deadline)
+    stream = Stream(user_id, deadline, abort=request.scope.get("live.abort"))
     if not await feed.admit(hub, user_id, stream.conn_id):
         return _error("Too many open streams for this account.", 429)
     response = StreamingHttpResponse(
