@@ -40,10 +40,13 @@ def test_one_publish_per_transaction_after_commit_and_none_on_rollback(
     with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
         live_publish([Event(alice.pk, "a", {"x": 1})])
     assert len(callbacks) == 1
-    with django_capture_on_commit_callbacks() as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            live_publish([Event(bob.pk, "b", {})])
-            raise RuntimeError
+    with (
+        django_capture_on_commit_callbacks() as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        live_publish([Event(bob.pk, "b", {})])
+        raise RuntimeError
     assert callbacks == [] and not LiveEvent.objects.filter(user=bob).exists()
     assert LiveCursor.objects.filter(user=bob).first() is None
 
