@@ -282,12 +282,19 @@ class use_broker:
 
 
 class ServerProcess:
-    """A real ASGI server (uvicorn) serving the whole project on a free loopback port, against
-    the test database: REST, the event stream and the static web client."""
+    """A real server serving the project on a free loopback port, against the test database:
+    uvicorn (ASGI: REST, the event stream and the static web client), or with `wsgi_workers`
+    gunicorn's sync workers (REST only), as production serves the API."""
 
     def __init__(
-        self, *, port: int | None = None, log_path: Path | None = None, env: dict | None = None
+        self,
+        *,
+        port: int | None = None,
+        log_path: Path | None = None,
+        env: dict | None = None,
+        wsgi_workers: int = 0,
     ) -> None:
+        self.wsgi_workers = wsgi_workers
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path or Path(settings.VAR_DIR) / f"server-{self.port}.log"
@@ -322,6 +329,33 @@ class ServerProcess:
         )
         wait_until(self._answers, timeout=60, interval=0.1, what=f"server on {self.port}")
         return self
+
+    def _command(self) -> list[str]:
+        if self.wsgi_workers:
+            return [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "messaging_app.wsgi:application",
+                f"--workers={self.wsgi_workers}",
+                f"--bind=127.0.0.1:{self.port}",
+                "--log-level=warning",
+            ]
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "messaging_app.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "2",
+        ]
 
     def _answers(self) -> bool:
         if self.process.poll() is not None:
