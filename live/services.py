@@ -103,18 +103,20 @@ def _payload(rows: list[LiveEvent]) -> str:
 
 
 _client = None
-_client_pid = None
+_client_key: tuple[int, str] | None = None
 
 
 def _redis():
-    global _client, _client_pid
-    if _client is None or _client_pid != os.getpid():
+    """One client per process (a fork gets its own) and URL."""
+    global _client, _client_key
+    key = (os.getpid(), settings.LIVE_REDIS_URL)
+    if _client is None or _client_key != key:
         import redis
 
         _client = redis.Redis.from_url(
             settings.LIVE_REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.25
         )
-        _client_pid = os.getpid()
+        _client_key = key
     return _client
 
 
