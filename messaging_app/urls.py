@@ -17,7 +17,7 @@ urlpatterns = [
     path("api/tasks/", include("monitoring.urls")),
     path("api/health/", HealthView.as_view(), name="health"),
     path("api/events/", include("live.urls")),
-    path("app/", RedirectView.as_view(url="/static/client/index.html"), name="web-client"),
+    path("app/", RedirectView.as_view(url="/static/client/"), name="web-client"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api-auth/", include("rest_framework.urls")),
