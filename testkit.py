@@ -478,3 +478,57 @@ class EventStreamClient:
             with contextlib.suppress(OSError, AttributeError):
                 response.fp.raw._sock.shutdown(socket.SHUT_RDWR)
         self._thread.join(timeout=10)
+
+
+class SSEParser:
+    """Incremental parser of a chunked `text/event-stream` body: feed raw socket bytes, get
+    (id, event, data) tuples back. For clients that hold thousands of streams in one asyncio
+    loop (the bench); EventStreamClient is the simple threaded one."""
+
+    def __init__(self) -> None:
+        self._raw = b""
+        self._text = ""
+        self._pending: list[str] = []
+
+    def _dechunk(self) -> str:
+        out = []
+        while True:
+            head, sep, rest = self._raw.partition(b"\r\n")
+            if not sep:
+                break
+            size = int(head.split(b";")[0] or b"0", 16)
+            if len(rest) < size + 2:
+                break
+            out.append(rest[:size].decode())
+            self._raw = rest[size + 2 :]
+        return "".join(out)
+
+    def feed(self, data: bytes) -> list[tuple[str | None, str, str]]:
+        self._raw += data
+        self._text += self._dechunk()
+        *lines, self._text = self._text.split("\n")
+        self._pending += lines
+        if "" not in self._pending:
+            return []
+        cut = len(self._pending) - self._pending[::-1].index("")
+        complete, self._pending = self._pending[:cut], self._pending[cut:]
+        return list(parse_sse(complete))
+
+
+async def open_stream(port: int, token: str, last_id: int | None = None):
+    """Open GET /api/events/ with a Bearer token on a loopback server; return (reader, writer)
+    positioned at the body. Raises ConnectionError unless the answer is 200."""
+    import asyncio
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = f"GET /api/events/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+    if last_id is not None:
+        request += f"Last-Event-ID: {last_id}\r\n"
+    writer.write((request + "\r\n").encode())
+    status = await reader.readline()
+    if b" 200 " not in status:
+        writer.close()
+        raise ConnectionError(f"stream refused: {status!r}")
+    while (await reader.readline()) not in (b"\r\n", b""):
+        pass
+    return reader, writer

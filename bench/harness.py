@@ -46,12 +46,18 @@ class Sizes:
     writer_baseline_seconds: float = 3.0
     http_seconds: int = 20  # per endpoint, in total
     http_slices: int = 4  # interleaved wrk runs per endpoint, so drift touches all alike
+    live_clients: int = 100  # connected while messages flow at steady_rate
+    live_idle_streams: int = 5_000
+    live_idle_seconds: float = 30.0  # longer than the 25 s heartbeat period
+    live_fanout: int = 500
+    live_fanout_messages: int = 20
+    live_replay_events: int = 1_000
 
 
-FULL = Sizes(name="full", time_limit=570)
+FULL = Sizes(name="full", time_limit=900)
 SMOKE = Sizes(
     name="smoke",
-    time_limit=240,
+    time_limit=300,
     cache_rounds=25,
     write_rounds=10,
     pipeline_messages=200,
@@ -61,6 +67,12 @@ SMOKE = Sizes(
     writer_baseline_seconds=0.5,
     http_seconds=2,
     http_slices=1,
+    live_clients=20,
+    live_idle_streams=200,
+    live_idle_seconds=3.0,
+    live_fanout=50,
+    live_fanout_messages=3,
+    live_replay_events=200,
 )
 
 

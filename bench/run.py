@@ -45,6 +45,7 @@ SECTIONS = {
     4: ("pipeline", "bench.pipeline"),
     5: ("purge", "bench.purge"),
     6: ("http", "bench.http"),
+    7: ("live", "bench.live"),
 }
 
 
@@ -95,6 +96,8 @@ def _prepare_environment(broker_url: str) -> None:
     os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "0"  # loopback plain HTTP
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ["CELERY_BROKER_URL"] = broker_url
+    # Pub/sub channels ignore Redis database numbers: the run's own channel.
+    os.environ.setdefault("LIVE_CHANNEL", f"live-bench-{os.getpid()}")
 
 
 def _versions(db: BenchDatabase, broker_url: str) -> dict[str, str]:

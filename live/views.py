@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -84,8 +85,15 @@ def _last_event_id(request: HttpRequest) -> int | None:
     return value
 
 
+# Not a form target and changes nothing (GET only): CSRF does not apply, and any other method
+# gets a JSON 405 rather than the CSRF failure page.
+@csrf_exempt
 async def events_stream(request: HttpRequest):
     """GET /api/events/: the caller's Server-Sent Events (documented by live/schema.py)."""
+    if request.method not in ("GET", "HEAD"):
+        response = _error(f'Method "{request.method}" not allowed.', 405)
+        response["Allow"] = "GET, HEAD"
+        return response
     if not isinstance(request, ASGIRequest):
         return _error("Event streams are served by the ASGI server (README: Live delivery).", 503)
     try:
