@@ -1,4 +1,12 @@
-"""Section 6: HTTP under load: gunicorn (2 sync workers) and wrk on 127.0.0.1.
+"""Section 6: HTTP under load: gunicorn (2 sync workers) and wrk on 127.0.0.1, today's code and
+the code it changes, side by side.
+
+"After" is this tree; "before" is BENCH_BASELINE_REF (default: where this branch left `main`, their
+merge base; on main itself that is HEAD, and the ratios are about 1) exported with `git archive`
+into bench/out/baseline and served by a second gunicorn from there, against the same database
+(its extra tables unknown to the old code) and cache. Their wrk runs alternate, endpoint by
+endpoint and slice by slice, so that the machine's drift touches both alike; each REST endpoint's
+after/before ratio of requests per second has a target of >= 0.9.
 
 One wrk run per endpoint, each for the same time with the same connections:
 - trivial: GET /api/bench/ping/ (bench/urls.py: no auth, no query): the server's ceiling;
@@ -76,10 +84,39 @@ wrk.headers["Content-Type"] = "application/json"
 """
 
 
-class Gunicorn:
-    """gunicorn serving the project on a free loopback port, in its own process group."""
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, timeout=60, check=False)
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+
+def _baseline_ref() -> str:
+    chosen = os.environ.get("BENCH_BASELINE_REF")
+    if chosen:
+        return chosen
+    base = _git("merge-base", "HEAD", "main")
+    return base.stdout.decode().strip()[:12] if base.returncode == 0 else "main"
+
+
+BASELINE_REF = _baseline_ref()
+
+
+def baseline_tree() -> Path | None:
+    """The baseline's source exported under bench/out/baseline, or None without git or ref."""
+    target = OUT_DIR / "baseline"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    archive = _git("archive", BASELINE_REF)
+    if archive.returncode != 0:
+        print(f"  no baseline: git archive {BASELINE_REF} failed: {archive.stderr[-200:]!r}")
+        return None
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True, timeout=60)
+    return target
+
+
+class Gunicorn:
+    """gunicorn serving the project (from `root`) on a free loopback port, in its own process
+    group."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, root: Path = ROOT) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
@@ -94,8 +131,8 @@ class Gunicorn:
                 "--log-level=warning",
                 "--timeout=30",
             ],
-            cwd=ROOT,
-            env=env,
+            cwd=root,
+            env={**env, "PYTHONPATH": str(root)},
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -221,26 +258,40 @@ def _runs(base: str, f: dict) -> dict[str, tuple[str, str | None, str]]:
     }
 
 
-def _measure(server: Gunicorn, f: dict, sizes: Sizes) -> dict[str, list[dict]]:
-    """Warm up, check the cache behaves, then run wrk on each endpoint in interleaved slices."""
-    base, list_path, token = server.base, f["list_path"], f["token"]
-    for _ in range(10):  # warm both workers
+def _warm(base: str, f: dict, label: str) -> None:
+    """Warm both workers, and check the cache behaves."""
+    list_path, token = f["list_path"], f["token"]
+    for _ in range(10):
         _request(base, list_path, token)
         _request(base, "/api/auth/me/", token)
     _expect_cache(base, list_path, token, "HIT", "the list is not served from the shared cache")
-    _expect_cache(base, list_path + "&nocache=probe", token, "MISS", "a new query should miss")
-    runs = _runs(base, f)
-    parts: dict[str, list[dict]] = {name: [] for name in runs}
+    probe = f"{list_path}&nocache=probe-{label}"  # one cache for both servers
+    _expect_cache(base, probe, token, "MISS", "a new query should miss")
+
+
+def _measure(servers: dict[str, Gunicorn], f: dict, sizes: Sizes) -> dict[tuple, list[dict]]:
+    """Run wrk on each endpoint of each server, alternating, in interleaved slices."""
+    for label, server in servers.items():
+        _warm(server.base, f, label)
+    runs = {label: _runs(server.base, f) for label, server in servers.items()}
+    parts: dict[tuple, list[dict]] = {}
     seconds = max(1, round(sizes.http_seconds / sizes.http_slices))
     for _ in range(sizes.http_slices):
-        for j, (name, (url, auth, script)) in enumerate(runs.items()):
-            parts[name].append(_wrk(url, seconds, auth, script, f"run{j}"))
+        for j, name in enumerate(runs["after"]):
+            for label in servers:
+                url, auth, script = runs[label][name]
+                parts.setdefault((label, name), []).append(
+                    _wrk(url, seconds, auth, script, f"run{j}-{label}")
+                )
     created = Message.objects.filter(sender=f["poster"]).count()
-    posted = sum(x["requests"] for x in parts["message POST"])
+    posted = sum(
+        x["requests"] for (_, name), xs in parts.items() if name == "message POST" for x in xs
+    )
     # wrk does not count the requests still in flight when it stops
-    if not posted <= created <= posted + CONNECTIONS * sizes.http_slices:
+    if not posted <= created <= posted + CONNECTIONS * sizes.http_slices * len(servers):
         raise RuntimeError(f"{created} messages created by {posted} POSTs")
-    _expect_cache(base, list_path, token, "HIT", "the cached list was invalidated during the runs")
+    for server in servers.values():
+        _expect_cache(server.base, f["list_path"], f["token"], "HIT", "invalidated during the runs")
     return parts
 
 
@@ -264,10 +315,27 @@ def _record(results: Results, measured: dict[str, dict]) -> None:
     results.series["http"] = {name: result["percentiles"] for name, result in measured.items()}
 
 
+def _record_before_after(results: Results, before: dict[str, dict], after: dict[str, dict]) -> None:
+    for name in after:
+        if name == "trivial (ping)":
+            continue
+        rate_before = before[name]["requests"] / before[name]["seconds"]
+        rate_after = after[name]["requests"] / after[name]["seconds"]
+        note = f"{rate_before:,.0f} -> {rate_after:,.0f} req/s; before = {BASELINE_REF}"
+        results.add(
+            SECTION,
+            f"{name}: after / before (requests/s)",
+            rate_after / rate_before,
+            target=(">=", 0.9),
+            note=note,
+        )
+
+
 def run(results: Results, sizes: Sizes) -> None:
     section_header(
         f"6. HTTP: gunicorn 2 workers, wrk 1 thread {CONNECTIONS} connections, "
-        f"{sizes.http_seconds}s per endpoint in {sizes.http_slices} interleaved slices"
+        f"{sizes.http_seconds}s per endpoint in {sizes.http_slices} interleaved slices, "
+        f"this tree and {BASELINE_REF} alternating"
     )
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (Debian: apt-get install -y wrk)")
@@ -276,14 +344,23 @@ def run(results: Results, sizes: Sizes) -> None:
     cache_url = os.environ["BENCH_CACHE_URL"]
     flush_redis(cache_url)
     fixture = _fixture()
-    server = Gunicorn(
-        dict(os.environ, CACHE_URL=cache_url, JWT_ACCESS_MINUTES="60"), OUT_DIR / "gunicorn.log"
-    )
+    env = dict(os.environ, CACHE_URL=cache_url, JWT_ACCESS_MINUTES="60")
+    servers = {"after": Gunicorn(env, OUT_DIR / "gunicorn.log")}
+    baseline = baseline_tree()
+    if baseline is not None:
+        servers["before"] = Gunicorn(env, OUT_DIR / "gunicorn-before.log", root=baseline)
     try:
-        server.wait_ready()
-        parts = _measure(server, fixture, sizes)
+        for server in servers.values():
+            server.wait_ready()
+        parts = _measure(servers, fixture, sizes)
     finally:
-        server.stop()
+        for server in servers.values():
+            server.stop()
         purge_queue()
         flush_redis(cache_url)
-    _record(results, {name: _merge(x) for name, x in parts.items()})
+    merged = {key: _merge(x) for key, x in parts.items()}
+    after = {name: m for (label, name), m in merged.items() if label == "after"}
+    _record(results, after)
+    if baseline is not None:
+        before = {name: m for (label, name), m in merged.items() if label == "before"}
+        _record_before_after(results, before, after)
