@@ -34,6 +34,9 @@ async def _subscribed_session(hub: Hub) -> None:
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     try:
         await pubsub.subscribe(settings.LIVE_CHANNEL)
+        # redis-py may reconnect and subscribe again inside get_message without raising: it
+        # calls this (a weakly held method) after it has, and the hub catches up then too.
+        pubsub.connection.register_connect_callback(hub.on_reconnect)
         hub.subscribed.set()
         hub.stats["subscriptions"] += 1
         # Whatever was published while this process was not subscribed is gone from pub/sub,

@@ -104,6 +104,7 @@ class Hub:
         self.tasks: list[asyncio.Task] = []
         self.stats = {"subscriptions": 0, "dispatched": 0}
         self.redis = None  # asyncio client for the connection counts (live/feed.py)
+        self._catch_up_task: asyncio.Task | None = None
 
     # --- Streams --------------------------------------------------------------------------
 
@@ -141,6 +142,12 @@ class Hub:
             for stream in list(streams):
                 stream.offer(item)
         self.stats["dispatched"] += 1
+
+    def on_reconnect(self, connection) -> None:
+        """redis-py reconnected the subscription by itself (and subscribed again): whatever was
+        published meanwhile is gone from pub/sub but not from the table."""
+        self.stats["subscriptions"] += 1
+        self._catch_up_task = asyncio.get_running_loop().create_task(self.catch_up_all())
 
     async def catch_up_all(self) -> None:
         """Compare every local stream with its user's cursor; the ones behind read the table."""
