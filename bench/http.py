@@ -3,7 +3,7 @@ the code it changes, side by side.
 
 "After" is this tree; "before" is BENCH_BASELINE_REF (default: where this branch left `main`, their
 merge base; on main itself that is HEAD, and the ratios are about 1) exported with `git archive`
-into bench/out/baseline and served by a second gunicorn from there, against the same database
+into VAR_DIR/bench-baseline and served by a second gunicorn from there, against the same database
 (its extra tables unknown to the old code) and cache. Their wrk runs alternate, endpoint by
 endpoint and slice by slice, so that the machine's drift touches both alike; each REST endpoint's
 after/before ratio of requests per second has a target of >= 0.9.
@@ -99,9 +99,13 @@ def _baseline_ref() -> str:
 BASELINE_REF = _baseline_ref()
 
 
+BASELINE_DIR = Path(os.environ.get("VAR_DIR", ROOT / "var")) / "bench-baseline"
+
+
 def baseline_tree() -> Path | None:
-    """The baseline's source exported under bench/out/baseline, or None without git or ref."""
-    target = OUT_DIR / "baseline"
+    """The baseline's source exported under VAR_DIR/bench-baseline (removed at the end of the
+    section), or None without git or the ref."""
+    target = BASELINE_DIR
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     archive = _git("archive", BASELINE_REF)
@@ -276,9 +280,10 @@ def _measure(servers: dict[str, Gunicorn], f: dict, sizes: Sizes) -> dict[tuple,
     runs = {label: _runs(server.base, f) for label, server in servers.items()}
     parts: dict[tuple, list[dict]] = {}
     seconds = max(1, round(sizes.http_seconds / sizes.http_slices))
-    for _ in range(sizes.http_slices):
+    for i in range(sizes.http_slices):
         for j, name in enumerate(runs["after"]):
-            for label in servers:
+            # ABBA: who goes first alternates, so that an order effect favours neither
+            for label in list(servers)[:: 1 if (i + j) % 2 == 0 else -1]:
                 url, auth, script = runs[label][name]
                 parts.setdefault((label, name), []).append(
                     _wrk(url, seconds, auth, script, f"run{j}-{label}")
@@ -358,6 +363,7 @@ def run(results: Results, sizes: Sizes) -> None:
             server.stop()
         purge_queue()
         flush_redis(cache_url)
+        shutil.rmtree(BASELINE_DIR, ignore_errors=True)
     merged = {key: _merge(x) for key, x in parts.items()}
     after = {name: m for (label, name), m in merged.items() if label == "after"}
     _record(results, after)

@@ -146,3 +146,23 @@ def test_a_rolled_back_change_writes_and_publishes_nothing(
         except RuntimeError:
             pass
     assert not LiveEvent.objects.exists() and callbacks == []
+
+
+def test_the_fan_out_costs_the_same_queries_for_one_message_or_twenty(
+    alice, bob, carol, django_assert_max_num_queries
+):
+    conversation = conversation_create(creator=alice, participants=[bob, carol])
+
+    def posts(n):
+        return [
+            services.conversation_message_post(
+                sender=bob, conversation=conversation, content="x"
+            ).pk
+            for _ in range(n)
+        ]
+
+    one, twenty = posts(1), posts(20)
+    with django_assert_max_num_queries(10) as first:
+        services.notification_create_for_messages(message_ids=one)
+    with django_assert_max_num_queries(len(first.captured_queries)):
+        services.notification_create_for_messages(message_ids=twenty)

@@ -8,6 +8,10 @@ EXPECTED = {
     "user_data_purge",
     "outbox_relay",
     "outbox_prune",
+    "message_delete_announce",
+    "conversation_membership_announce",
+    "live_prune",
+    "idempotency_prune",
 }
 
 
@@ -39,3 +43,10 @@ def test_django_project_imports_the_app():
     import messaging_app
 
     assert messaging_app.celery_app is app
+
+
+def test_beat_prunes_live_events_and_idempotency_answers():
+    from django.conf import settings
+
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"live_prune", "idempotency_prune"} <= tasks
