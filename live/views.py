@@ -10,6 +10,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.handlers.asgi import ASGIRequest
+from django.db import close_old_connections
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -47,7 +48,8 @@ def _error(detail: str, status_code: int) -> JsonResponse:
 
 
 def _authenticate(request: HttpRequest) -> tuple[int, float] | None:
-    """(user id, wall-clock deadline) from a ticket or a Bearer token, or None."""
+    """(user id, wall-clock deadline) from a ticket or a Bearer token, or None (in a thread)."""
+    close_old_connections()  # this thread's connection, if past DB_CONN_MAX_AGE or broken
     cap = time.time() + settings.LIVE_STREAM_MAX_SECONDS
     ticket = request.GET.get("ticket")
     if ticket:

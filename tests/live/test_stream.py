@@ -161,6 +161,20 @@ def test_connections_per_user_are_limited(make_user, streams):
         server.stop()
 
 
+def test_the_limit_counts_the_streams_of_every_process(make_user, streams):
+    env = {**SERVER_ENV, "LIVE_MAX_CONNECTIONS_PER_USER": "2"}
+    first, second = ServerProcess(env=env).start(), ServerProcess(env=env).start()
+    try:
+        user = make_user()
+        connected(streams(first.base, bearer(user)))
+        connected(streams(second.base, bearer(user)))
+        assert _status(first, headers=bearer(user)()[1]) == 429
+        assert _status(second, headers=bearer(user)()[1]) == 429
+    finally:
+        first.stop()
+        second.stop()
+
+
 def test_heartbeats_keep_a_quiet_stream_talking(server, alice):
     token = str(AccessToken.for_user(alice))
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
