@@ -4,8 +4,9 @@ the code it changes, side by side.
 "After" is this tree; "before" is BENCH_BASELINE_REF (default: where this branch left `main`, their
 merge base; on main itself that is HEAD, and the ratios are about 1) exported with `git archive`
 into VAR_DIR/bench-baseline and served by a second gunicorn from there, against the same database
-(its extra tables unknown to the old code) and cache. Their wrk runs alternate, endpoint by
-endpoint and slice by slice, so that the machine's drift touches both alike; each REST endpoint's
+(its extra tables unknown to the old code) and cache. One server runs at a time (they share
+the database); they alternate slice by slice, the first of each pair alternating too (ABBA), so
+that the machine's drift touches both alike; each REST endpoint's
 after/before ratio of requests per second has a target of >= 0.9.
 
 One wrk run per endpoint, each for the same time with the same connections:
@@ -273,30 +274,39 @@ def _warm(base: str, f: dict, label: str) -> None:
     _expect_cache(base, probe, token, "MISS", "a new query should miss")
 
 
-def _measure(servers: dict[str, Gunicorn], f: dict, sizes: Sizes) -> dict[tuple, list[dict]]:
-    """Run wrk on each endpoint of each server, alternating, in interleaved slices."""
-    for label, server in servers.items():
-        _warm(server.base, f, label)
-    runs = {label: _runs(server.base, f) for label, server in servers.items()}
+def _slice(server: Gunicorn, f: dict, seconds: int, tag: str) -> dict[str, dict]:
+    """Warm a freshly started server, run wrk on each endpoint, check nothing invalidated the
+    cached list."""
+    server.wait_ready()
+    _warm(server.base, f, tag)
+    measured = {
+        name: _wrk(url, seconds, auth, script, f"run{j}-{tag}")
+        for j, (name, (url, auth, script)) in enumerate(_runs(server.base, f).items())
+    }
+    _expect_cache(server.base, f["list_path"], f["token"], "HIT", "invalidated during the runs")
+    return measured
+
+
+def _measure(roots: dict[str, Path], env: dict, f: dict, sizes: Sizes) -> dict[tuple, list]:
+    """Slices of every endpoint, one server at a time (never both: they share the database),
+    ABBA: who goes first alternates between slices, so that an order effect favours neither."""
     parts: dict[tuple, list[dict]] = {}
     seconds = max(1, round(sizes.http_seconds / sizes.http_slices))
     for i in range(sizes.http_slices):
-        for j, name in enumerate(runs["after"]):
-            # ABBA: who goes first alternates, so that an order effect favours neither
-            for label in list(servers)[:: 1 if (i + j) % 2 == 0 else -1]:
-                url, auth, script = runs[label][name]
-                parts.setdefault((label, name), []).append(
-                    _wrk(url, seconds, auth, script, f"run{j}-{label}")
-                )
+        for label in list(roots)[:: 1 if i % 2 == 0 else -1]:
+            server = Gunicorn(env, OUT_DIR / f"gunicorn-{label}.log", root=roots[label])
+            try:
+                for name, result in _slice(server, f, seconds, f"{label}{i}").items():
+                    parts.setdefault((label, name), []).append(result)
+            finally:
+                server.stop()
     created = Message.objects.filter(sender=f["poster"]).count()
     posted = sum(
         x["requests"] for (_, name), xs in parts.items() if name == "message POST" for x in xs
     )
     # wrk does not count the requests still in flight when it stops
-    if not posted <= created <= posted + CONNECTIONS * sizes.http_slices * len(servers):
+    if not posted <= created <= posted + CONNECTIONS * sizes.http_slices * len(roots):
         raise RuntimeError(f"{created} messages created by {posted} POSTs")
-    for server in servers.values():
-        _expect_cache(server.base, f["list_path"], f["token"], "HIT", "invalidated during the runs")
     return parts
 
 
@@ -340,7 +350,7 @@ def run(results: Results, sizes: Sizes) -> None:
     section_header(
         f"6. HTTP: gunicorn 2 workers, wrk 1 thread {CONNECTIONS} connections, "
         f"{sizes.http_seconds}s per endpoint in {sizes.http_slices} interleaved slices, "
-        f"this tree and {BASELINE_REF} alternating"
+        f"this tree and {BASELINE_REF} in alternating slices"
     )
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (Debian: apt-get install -y wrk)")
@@ -350,21 +360,17 @@ def run(results: Results, sizes: Sizes) -> None:
     flush_redis(cache_url)
     fixture = _fixture()
     # Cached entries outlive the section (with two servers it runs longer than the default 60 s
-    # lifetime): the final HIT check then tells an invalidation from an expiry.
+    # lifetime): the HIT check after each slice then tells an invalidation from an expiry.
     env = dict(
         os.environ, CACHE_URL=cache_url, JWT_ACCESS_MINUTES="60", MESSAGE_LIST_CACHE_TIMEOUT="900"
     )
-    servers = {"after": Gunicorn(env, OUT_DIR / "gunicorn.log")}
+    roots = {"after": ROOT}
     baseline = baseline_tree()
     if baseline is not None:
-        servers["before"] = Gunicorn(env, OUT_DIR / "gunicorn-before.log", root=baseline)
+        roots["before"] = baseline
     try:
-        for server in servers.values():
-            server.wait_ready()
-        parts = _measure(servers, fixture, sizes)
+        parts = _measure(roots, env, fixture, sizes)
     finally:
-        for server in servers.values():
-            server.stop()
         purge_queue()
         flush_redis(cache_url)
         shutil.rmtree(BASELINE_DIR, ignore_errors=True)
