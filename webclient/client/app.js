@@ -214,11 +214,15 @@ $("#login").addEventListener("submit", async (event) => {
 $("#compose").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = event.target;
+  const content = form.content.value;
+  form.content.value = "";  // at once: the next message can be typed while this one is sent
   try {
-    upsertMessage(await send(form.content.value, form.receiver.value));
-    form.content.value = "";
+    upsertMessage(await send(content, form.receiver.value));
     $("#send-error").textContent = "";
-  } catch (error) { $("#send-error").textContent = error.message; }
+  } catch (error) {
+    $("#send-error").textContent = error.message;
+    if (!form.content.value) form.content.value = content;
+  }
 });
 
 $("#chats").addEventListener("click", (event) => {
