@@ -155,8 +155,10 @@ def _operation() -> dict:
             "400": {"description": "Last-Event-ID is not a seq.", "content": error},
             "401": {"description": "No valid ticket or token.", "content": error},
             "429": {"description": "Too many open streams for this account.", "content": error},
+            "405": {"description": "Only GET.", "content": error},
             "503": {
-                "description": "Served by a WSGI server: streams need the ASGI one.",
+                "description": "Reached Django's handler (a WSGI server): streams are served by "
+                "the project's ASGI application.",
                 "content": error,
             },
         },

@@ -1,5 +1,5 @@
-"""ASGI entry point: the whole project, with event streams that can drop a stuck client
-(live/asgi.py). `make run` serves it with uvicorn; see README.md, "Live delivery"."""
+"""ASGI entry point: event streams (GET /api/events/) served in front of Django (live/asgi.py),
+everything else by Django. `make run` serves it with uvicorn; see README.md, "Live delivery"."""
 
 import os
 
@@ -8,6 +8,6 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messaging_app.settings")
 django_application = get_asgi_application()
 
-from live.asgi import abortable_streams  # noqa: E402 - after Django is set up
+from live.asgi import with_live_streams  # noqa: E402 - after Django is set up
 
-application = abortable_streams(django_application)
+application = with_live_streams(django_application)

@@ -122,6 +122,7 @@ def test_tickets_open_one_stream_each_and_tokens_never_go_in_urls(server, stream
     assert _status(server, "?ticket=forged") == 401
     assert _status(server) == 401
     assert _status(server, headers={"Authorization": "Bearer not-a-jwt"}) == 401
+    assert _status(server, headers={"Authorization": "Basic YTpi"}) == 401
     assert (
         _status(server, "?last_event_id=x", {"Authorization": bearer(alice)()[1]["Authorization"]})
         == 400
@@ -257,6 +258,18 @@ def test_without_redis_streams_poll_the_table(make_user, streams):
         wait_until(lambda: seqs_of(client) == seqs, timeout=5, what="polled events")
     finally:
         server.stop()
+
+
+def test_only_get_and_only_allowed_hosts(server, alice):
+    url = f"{server.base}/api/events/"
+    request = urllib.request.Request(url, method="POST", data=b"")  # noqa: S310 - loopback
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)  # noqa: S310 - loopback
+    assert refused.value.code == 405 and refused.value.headers["Allow"] == "GET"
+    token = str(AccessToken.for_user(alice))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(_stream_request(token).replace(b"Host: 127.0.0.1", b"Host: evil.example"))
+        assert sock.recv(64).split()[1] == b"400"
 
 
 def test_a_wsgi_server_refuses_to_hold_a_stream(alice):
