@@ -409,7 +409,8 @@ LIVE_PUBLISH_MAX_BYTES = env_int("LIVE_PUBLISH_MAX_BYTES", 1_000_000)
 LIVE_DB_THREADS = env_int("LIVE_DB_THREADS", 4)
 # Idempotency-Key answers are kept this long (pruned by beat).
 IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24)
-# The stream is a plain async view: this hook adds it and its event types to the OpenAPI schema.
+# The stream is served in front of Django (live/asgi.py): this hook documents it and its event
+# types in the OpenAPI schema.
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     *SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"],
     "live.schema.document_stream",
