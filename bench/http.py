@@ -6,8 +6,9 @@ merge base; on main itself that is HEAD, and the ratios are about 1) exported wi
 into VAR_DIR/bench-baseline and served by a second gunicorn from there, against the same database
 (its extra tables unknown to the old code) and cache. One server runs at a time (they share
 the database); they alternate slice by slice, the first of each pair alternating too (ABBA), so
-that the machine's drift touches both alike; each REST endpoint's
-after/before ratio of requests per second has a target of >= 0.9.
+that the machine's drift touches both alike. Each REST endpoint's figure is the median, over the
+slices, of after / before requests per second (each pair run back to back), with a target of
+>= 0.9.
 
 One wrk run per endpoint, each for the same time with the same connections:
 - trivial: GET /api/bench/ping/ (bench/urls.py: no auth, no query): the server's ceiling;
@@ -38,6 +39,7 @@ from bench.harness import (
     Results,
     Sizes,
     flush_redis,
+    median,
     purge_queue,
     section_header,
     stop_worker,
@@ -330,17 +332,27 @@ def _record(results: Results, measured: dict[str, dict]) -> None:
     results.series["http"] = {name: result["percentiles"] for name, result in measured.items()}
 
 
-def _record_before_after(results: Results, before: dict[str, dict], after: dict[str, dict]) -> None:
-    for name in after:
-        if name == "trivial (ping)":
+def _rate(result: dict) -> float:
+    return result["requests"] / (result["duration_us"] / 1e6)
+
+
+def _record_before_after(results: Results, parts: dict[tuple, list[dict]]) -> None:
+    """Per endpoint, the median over the slices of after / before, each pair of slices run one
+    right after the other: a load spike on the shared machine skews one pair, not the figure."""
+    for (label, name), slices in parts.items():
+        if label != "after" or name == "trivial (ping)":
             continue
-        rate_before = before[name]["requests"] / before[name]["seconds"]
-        rate_after = after[name]["requests"] / after[name]["seconds"]
-        note = f"{rate_before:,.0f} -> {rate_after:,.0f} req/s; before = {BASELINE_REF}"
+        pairs = list(zip(slices, parts[("before", name)], strict=True))
+        ratios = sorted(_rate(a) / _rate(b) for a, b in pairs)
+        note = (
+            f"pairs {', '.join(f'{r:.2f}' for r in ratios)}; "
+            f"{median([_rate(b) for _, b in pairs]):,.0f} -> "
+            f"{median([_rate(a) for a, _ in pairs]):,.0f} req/s; before = {BASELINE_REF}"
+        )
         results.add(
             SECTION,
             f"{name}: after / before (requests/s)",
-            rate_after / rate_before,
+            median(ratios),
             target=(">=", 0.9),
             note=note,
         )
@@ -378,5 +390,4 @@ def run(results: Results, sizes: Sizes) -> None:
     after = {name: m for (label, name), m in merged.items() if label == "after"}
     _record(results, after)
     if baseline is not None:
-        before = {name: m for (label, name), m in merged.items() if label == "before"}
-        _record_before_after(results, before, after)
+        _record_before_after(results, parts)
