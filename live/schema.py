@@ -1,6 +1,6 @@
 """The API description of live delivery: the ticket's shape, and the stream with its event types
-(the stream is a plain async view, which drf-spectacular does not see: a postprocessing hook
-adds it, referring to the REST resources' own component schemas)."""
+(the stream is served in front of Django, by live/asgi.py, where drf-spectacular does not see
+it: a postprocessing hook adds it, referring to the REST resources' own component schemas)."""
 
 from __future__ import annotations
 
