@@ -58,7 +58,7 @@ bench-smoke: $(STAMP)
 # Sections 7 (isolation: notifications during a big purge) and 8 (capacity: 1 -> 2 worker and
 # web processes, with CPU) alone; BENCHMARKS.md's capacity model comes from them.
 bench-capacity: $(STAMP)
-	$(PY) -m bench --only 7,8
+	$(PY) -m bench --only 8,9
 
 # The reference deployment on this machine (README.md, "The reference deployment"): HAProxy, two
 # web processes, two worker nodes, beat, Flower, PostgreSQL, Redis with Sentinel, cache, pub/sub.

@@ -21,6 +21,7 @@ app = Celery(
         "tasks.history",
         "tasks.cleanup",
         "tasks.maintenance",
+        "tasks.live",
     ],
 )
 app.config_from_object("django.conf:settings", namespace="CELERY")

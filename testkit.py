@@ -1,5 +1,6 @@
 """Helpers shared by the test suite and the benchmarks: waiting, ports, API clients, real Celery
-workers, throwaway Redis servers and switching the producer's broker.
+workers, ASGI server processes, event stream clients, throwaway Redis servers and switching the
+producer's broker.
 
 Import it after Django is set up (pytest-django does that for the tests, bench/run.py for the
 benchmarks).
@@ -7,12 +8,16 @@ benchmarks).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -78,6 +83,7 @@ def worker_env(broker_url: str | None = None, **extra: str) -> dict[str, str]:
         VAR_DIR=str(settings.VAR_DIR),
         CELERY_TASK_DEFAULT_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
         CELERY_BULK_QUEUE=settings.BULK_QUEUE,
+        LIVE_CHANNEL=settings.LIVE_CHANNEL,
         PYTHONUNBUFFERED="1",
     )
     if settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
@@ -347,3 +353,242 @@ class HttpApi:
 
     def post(self, path: str, body: Any = None) -> tuple[int, Any]:
         return self.request("POST", path, body if body is not None else {})
+
+
+class ServerProcess:
+    """A real server serving the project on a free loopback port, against the test database:
+    uvicorn (ASGI: REST, the event stream and the static web client), or with `wsgi_workers`
+    gunicorn's sync workers (REST only), as production serves the API."""
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        log_path: Path | None = None,
+        env: dict | None = None,
+        wsgi_workers: int = 0,
+    ) -> None:
+        self.wsgi_workers = wsgi_workers
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path or Path(settings.VAR_DIR) / f"server-{self.port}.log"
+        # The test process's key: tokens it mints must be valid on the server.
+        self.env = worker_env(DJANGO_SECRET_KEY=settings.SECRET_KEY, **(env or {}))
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> ServerProcess:
+        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()/kill()
+        self.process = subprocess.Popen(
+            self._command(),
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        wait_until(self._answers, timeout=60, interval=0.1, what=f"server on {self.port}")
+        return self
+
+    def _command(self) -> list[str]:
+        if self.wsgi_workers:
+            return [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "messaging_app.wsgi:application",
+                f"--workers={self.wsgi_workers}",
+                f"--bind=127.0.0.1:{self.port}",
+                "--log-level=warning",
+            ]
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "messaging_app.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "2",
+        ]
+
+    def _answers(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"server exited early:\n{self.log_path.read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(f"{self.base}/api/auth/me/", timeout=1)  # noqa: S310
+        except urllib.error.HTTPError:
+            return True  # 401: it answers
+        except OSError:
+            return False
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies with its connections open, as in a crash."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+            self._log.close()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+            self._log.close()
+
+
+def parse_sse(lines) -> Any:
+    """Yield (id, event, data) of each event in an iterable of decoded SSE lines (no newline);
+    comments are skipped; `id` is None for events without one."""
+    event_id, kind, data = None, "message", []
+    for line in lines:
+        if line == "":
+            if data:
+                yield event_id, kind, "\n".join(data)
+            event_id, kind, data = None, "message", []
+        elif line.startswith(":"):
+            continue
+        else:
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "id":
+                event_id = value
+            elif field == "event":
+                kind = value
+            elif field == "data":
+                data.append(value)
+
+
+class EventStreamClient:
+    """A test client of GET /api/events/ in a thread: records every event (id, type, data) and,
+    like a browser, reconnects with Last-Event-ID when the stream ends or fails.
+
+    `auth()` returns the request's (query string, headers), called for every connection, so a
+    client can fetch a fresh ticket each time.
+    """
+
+    def __init__(
+        self,
+        base: str,
+        auth: Callable[[], tuple[str, dict]],
+        *,
+        reconnect: bool = True,
+        last_id: int | None = None,
+    ) -> None:
+        self.base, self.auth, self.reconnect = base, auth, reconnect
+        self.events: list[tuple[int | None, str, Any]] = []
+        self.statuses: list[int] = []
+        self.connections = 0
+        self.last_id: str | None = None if last_id is None else str(last_id)
+        self._stop = threading.Event()
+        self._response = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> EventStreamClient:
+        self._thread.start()
+        return self
+
+    def _open(self):
+        query, headers = self.auth()
+        if self.last_id is not None:
+            headers = {**headers, "Last-Event-ID": self.last_id}
+        url = f"{self.base}/api/events/{query}"
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310 - loopback
+        return urllib.request.urlopen(request, timeout=60)  # noqa: S310
+
+    def _read(self, response) -> None:
+        lines = (raw.decode().rstrip("\n").rstrip("\r") for raw in response)
+        for event_id, kind, data in parse_sse(lines):
+            if event_id is not None:
+                self.last_id = event_id
+            parsed = json.loads(data) if data.startswith(("{", "[")) else data
+            self.events.append((int(event_id) if event_id else None, kind, parsed))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._response = self._open()
+                self.statuses.append(self._response.status)
+                self.connections += 1
+                self._read(self._response)
+            except urllib.error.HTTPError as exc:
+                self.statuses.append(exc.code)
+            except (OSError, ValueError, AttributeError):
+                pass  # the connection broke (or was closed by stop())
+            if not self.reconnect:
+                return
+            self._stop.wait(0.2)
+
+    def of_type(self, *kinds: str) -> list:
+        return [e for e in list(self.events) if e[1] in kinds]
+
+    def stop(self) -> None:
+        self._stop.set()
+        response = self._response
+        if response is not None:
+            with contextlib.suppress(OSError, AttributeError):
+                response.fp.raw._sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(timeout=10)
+
+
+class SSEParser:
+    """Incremental parser of a chunked `text/event-stream` body: feed raw socket bytes, get
+    (id, event, data) tuples back. For clients that hold thousands of streams in one asyncio
+    loop (the bench); EventStreamClient is the simple threaded one."""
+
+    def __init__(self) -> None:
+        self._raw = b""
+        self._text = ""
+        self._pending: list[str] = []
+
+    def _dechunk(self) -> str:
+        out = []
+        while True:
+            head, sep, rest = self._raw.partition(b"\r\n")
+            if not sep:
+                break
+            size = int(head.split(b";")[0] or b"0", 16)
+            if len(rest) < size + 2:
+                break
+            out.append(rest[:size].decode())
+            self._raw = rest[size + 2 :]
+        return "".join(out)
+
+    def feed(self, data: bytes) -> list[tuple[str | None, str, str]]:
+        self._raw += data
+        self._text += self._dechunk()
+        *lines, self._text = self._text.split("\n")
+        self._pending += lines
+        if "" not in self._pending:
+            return []
+        cut = len(self._pending) - self._pending[::-1].index("")
+        complete, self._pending = self._pending[:cut], self._pending[cut:]
+        return list(parse_sse(complete))
+
+
+async def open_stream(port: int, token: str, last_id: int | None = None):
+    """Open GET /api/events/ with a Bearer token on a loopback server; return (reader, writer)
+    positioned at the body. Raises ConnectionError unless the answer is 200."""
+    import asyncio
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = f"GET /api/events/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+    if last_id is not None:
+        request += f"Last-Event-ID: {last_id}\r\n"
+    writer.write((request + "\r\n").encode())
+    status = await reader.readline()
+    if b" 200 " not in status:
+        writer.close()
+        raise ConnectionError(f"stream refused: {status!r}")
+    while (await reader.readline()) not in (b"\r\n", b""):
+        pass
+    return reader, writer

@@ -8,7 +8,7 @@ Web, 1 -> 2 processes (gunicorn, 1 then 2 sync workers; wrk with 2 connections p
 requests/s for each REST endpoint a client uses most. For every run the CPU used, in cores:
 the worker's or gunicorn's processes, PostgreSQL's (all its processes on the machine) and the
 whole machine's, read from /proc, so that where the two cores are the limit it shows.
-`make bench-capacity` runs this section (and 7) alone.
+`make bench-capacity` runs this section (and 8) alone.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from bench.pipeline import (
 )
 from testkit import wait_until
 
-SECTION = "8 capacity"
+SECTION = "9 capacity"
 P99_BOUND_MS = 100.0
 
 
@@ -159,7 +159,7 @@ def _web(results: Results, sizes: Sizes) -> None:
 
 
 def run(results: Results, sizes: Sizes) -> None:
-    section_header("8. Capacity: 1 -> 2 worker processes, 1 -> 2 web processes (CPU in cores)")
+    section_header("9. Capacity: 1 -> 2 worker processes, 1 -> 2 web processes (CPU in cores)")
     purge_queue()
     _workers(results, sizes)
     _web(results, sizes)

@@ -52,12 +52,18 @@ class Sizes:
     capacity_rates: tuple[int, ...] = (50, 100, 200, 400)  # messages per second, stepped up
     capacity_rate_seconds: float = 6.0
     capacity_http_seconds: int = 4  # per endpoint and number of web processes
+    live_clients: int = 100  # connected while messages flow at steady_rate
+    live_idle_streams: int = 5_000
+    live_idle_seconds: float = 30.0  # longer than the 25 s heartbeat period
+    live_fanout: int = 500
+    live_fanout_messages: int = 20
+    live_replay_events: int = 1_000
 
 
-FULL = Sizes(name="full", time_limit=570)
+FULL = Sizes(name="full", time_limit=900)
 SMOKE = Sizes(
     name="smoke",
-    time_limit=240,
+    time_limit=300,
     cache_rounds=25,
     write_rounds=10,
     pipeline_messages=200,
@@ -71,6 +77,12 @@ SMOKE = Sizes(
     capacity_rates=(20, 50),
     capacity_rate_seconds=1.0,
     capacity_http_seconds=1,
+    live_clients=20,
+    live_idle_streams=200,
+    live_idle_seconds=3.0,
+    live_fanout=50,
+    live_fanout_messages=3,
+    live_replay_events=200,
 )
 
 

@@ -1,4 +1,14 @@
-"""Section 6: HTTP under load: gunicorn (2 sync workers) and wrk on 127.0.0.1.
+"""Section 6: HTTP under load: gunicorn (2 sync workers) and wrk on 127.0.0.1, today's code and
+the code it changes, side by side.
+
+"After" is this tree; "before" is BENCH_BASELINE_REF (default: where this branch left `main`, their
+merge base; on main itself that is HEAD, and the ratios are about 1) exported with `git archive`
+into VAR_DIR/bench-baseline and served by a second gunicorn from there, against the same database
+(its extra tables unknown to the old code) and cache. One server runs at a time (they share
+the database); they alternate slice by slice, the first of each pair alternating too (ABBA), so
+that the machine's drift touches both alike. Each REST endpoint's figure is the median, over the
+slices, of after / before requests per second (each pair run back to back), with a target of
+>= 0.9.
 
 One wrk run per endpoint, each for the same time with the same connections:
 - trivial: GET /api/bench/ping/ (bench/urls.py: no auth, no query): the server's ceiling;
@@ -31,6 +41,7 @@ from bench.harness import (
     Results,
     Sizes,
     flush_redis,
+    median,
     purge_queue,
     section_header,
     stop_worker,
@@ -110,10 +121,45 @@ wrk.headers["Content-Type"] = "application/json"
 """
 
 
-class Gunicorn:
-    """gunicorn serving the project on a free loopback port, in its own process group."""
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, timeout=60, check=False)
 
-    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 2) -> None:
+
+def _baseline_ref() -> str:
+    chosen = os.environ.get("BENCH_BASELINE_REF")
+    if chosen:
+        return chosen
+    base = _git("merge-base", "HEAD", "main")
+    return base.stdout.decode().strip()[:12] if base.returncode == 0 else "main"
+
+
+BASELINE_REF = _baseline_ref()
+
+
+BASELINE_DIR = Path(os.environ.get("VAR_DIR", ROOT / "var")) / "bench-baseline"
+
+
+def baseline_tree() -> Path | None:
+    """The baseline's source exported under VAR_DIR/bench-baseline (removed at the end of the
+    section), or None without git or the ref."""
+    target = BASELINE_DIR
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    archive = _git("archive", BASELINE_REF)
+    if archive.returncode != 0:
+        print(f"  no baseline: git archive {BASELINE_REF} failed: {archive.stderr[-200:]!r}")
+        return None
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True, timeout=60)
+    return target
+
+
+class Gunicorn:
+    """gunicorn serving the project (from `root`) on a free loopback port, in its own process
+    group."""
+
+    def __init__(
+        self, env: dict[str, str], log_path: Path, root: Path = ROOT, workers: int = 2
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
@@ -128,8 +174,8 @@ class Gunicorn:
                 "--log-level=warning",
                 "--timeout=30",
             ],
-            cwd=ROOT,
-            env=env,
+            cwd=root,
+            env={**env, "PYTHONPATH": str(root)},
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -262,28 +308,50 @@ def _runs(base: str, f: dict) -> dict[str, tuple[str, str | None, str]]:
     }
 
 
-def _measure(server: Gunicorn, f: dict, sizes: Sizes) -> dict[str, list[dict]]:
-    """Warm up, check the cache behaves, then run wrk on each endpoint in interleaved slices."""
-    base, list_path, token = server.base, f["list_path"], f["token"]
-    for _ in range(10):  # warm both workers
+def _warm(base: str, f: dict, label: str) -> None:
+    """Warm both workers, and check the cache behaves."""
+    list_path, token = f["list_path"], f["token"]
+    for _ in range(10):
         _request(base, list_path, token)
         _request(base, "/api/auth/me/", token)
     _expect_cache(base, list_path, token, "HIT", "the list is not served from the shared cache")
-    _expect_cache(base, list_path + "&junk=probe", token, "HIT", "junk should not make a new entry")
-    fresh = f"{list_path}&cursor={fresh_cursor('probe')}"
-    _expect_cache(base, fresh, token, "MISS", "a new cursor should miss")
-    runs = _runs(base, f)
-    parts: dict[str, list[dict]] = {name: [] for name in runs}
+    probe = f"{list_path}&cursor={fresh_cursor(f'probe-{label}')}"  # one cache for both servers
+    _expect_cache(base, probe, token, "MISS", "a new cursor should miss")
+
+
+def _slice(server: Gunicorn, f: dict, seconds: int, tag: str) -> dict[str, dict]:
+    """Warm a freshly started server, run wrk on each endpoint, check nothing invalidated the
+    cached list."""
+    server.wait_ready()
+    _warm(server.base, f, tag)
+    measured = {
+        name: _wrk(url, seconds, auth, script, f"run{j}-{tag}")
+        for j, (name, (url, auth, script)) in enumerate(_runs(server.base, f).items())
+    }
+    _expect_cache(server.base, f["list_path"], f["token"], "HIT", "invalidated during the runs")
+    return measured
+
+
+def _measure(roots: dict[str, Path], env: dict, f: dict, sizes: Sizes) -> dict[tuple, list]:
+    """Slices of every endpoint, one server at a time (never both: they share the database),
+    ABBA: who goes first alternates between slices, so that an order effect favours neither."""
+    parts: dict[tuple, list[dict]] = {}
     seconds = max(1, round(sizes.http_seconds / sizes.http_slices))
-    for _ in range(sizes.http_slices):
-        for j, (name, (url, auth, script)) in enumerate(runs.items()):
-            parts[name].append(_wrk(url, seconds, auth, script, f"run{j}"))
+    for i in range(sizes.http_slices):
+        for label in list(roots)[:: 1 if i % 2 == 0 else -1]:
+            server = Gunicorn(env, OUT_DIR / f"gunicorn-{label}.log", root=roots[label])
+            try:
+                for name, result in _slice(server, f, seconds, f"{label}{i}").items():
+                    parts.setdefault((label, name), []).append(result)
+            finally:
+                server.stop()
     created = Message.objects.filter(sender=f["poster"]).count()
-    posted = sum(x["requests"] for x in parts["message POST"])
+    posted = sum(
+        x["requests"] for (_, name), xs in parts.items() if name == "message POST" for x in xs
+    )
     # wrk does not count the requests still in flight when it stops
-    if not posted <= created <= posted + CONNECTIONS * sizes.http_slices:
+    if not posted <= created <= posted + CONNECTIONS * sizes.http_slices * len(roots):
         raise RuntimeError(f"{created} messages created by {posted} POSTs")
-    _expect_cache(base, list_path, token, "HIT", "the cached list was invalidated during the runs")
     return parts
 
 
@@ -307,10 +375,37 @@ def _record(results: Results, measured: dict[str, dict]) -> None:
     results.series["http"] = {name: result["percentiles"] for name, result in measured.items()}
 
 
+def _rate(result: dict) -> float:
+    return result["requests"] / (result["duration_us"] / 1e6)
+
+
+def _record_before_after(results: Results, parts: dict[tuple, list[dict]]) -> None:
+    """Per endpoint, the median over the slices of after / before, each pair of slices run one
+    right after the other: a load spike on the shared machine skews one pair, not the figure."""
+    for (label, name), slices in parts.items():
+        if label != "after" or name == "trivial (ping)":
+            continue
+        pairs = list(zip(slices, parts[("before", name)], strict=True))
+        ratios = sorted(_rate(a) / _rate(b) for a, b in pairs)
+        note = (
+            f"pairs {', '.join(f'{r:.2f}' for r in ratios)}; "
+            f"{median([_rate(b) for _, b in pairs]):,.0f} -> "
+            f"{median([_rate(a) for a, _ in pairs]):,.0f} req/s; before = {BASELINE_REF}"
+        )
+        results.add(
+            SECTION,
+            f"{name}: after / before (requests/s)",
+            median(ratios),
+            target=(">=", 0.9),
+            note=note,
+        )
+
+
 def run(results: Results, sizes: Sizes) -> None:
     section_header(
         f"6. HTTP: gunicorn 2 workers, wrk 1 thread {CONNECTIONS} connections, "
-        f"{sizes.http_seconds}s per endpoint in {sizes.http_slices} interleaved slices"
+        f"{sizes.http_seconds}s per endpoint in {sizes.http_slices} interleaved slices, "
+        f"this tree and {BASELINE_REF} in alternating slices"
     )
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (Debian: apt-get install -y wrk)")
@@ -319,14 +414,23 @@ def run(results: Results, sizes: Sizes) -> None:
     cache_url = os.environ["BENCH_CACHE_URL"]
     flush_redis(cache_url)
     fixture = _fixture()
-    server = Gunicorn(
-        dict(os.environ, CACHE_URL=cache_url, JWT_ACCESS_MINUTES="60"), OUT_DIR / "gunicorn.log"
+    # Cached entries outlive the section (with two servers it runs longer than the default 60 s
+    # lifetime): the HIT check after each slice then tells an invalidation from an expiry.
+    env = dict(
+        os.environ, CACHE_URL=cache_url, JWT_ACCESS_MINUTES="60", MESSAGE_LIST_CACHE_TIMEOUT="900"
     )
+    roots = {"after": ROOT}
+    baseline = baseline_tree()
+    if baseline is not None:
+        roots["before"] = baseline
     try:
-        server.wait_ready()
-        parts = _measure(server, fixture, sizes)
+        parts = _measure(roots, env, fixture, sizes)
     finally:
-        server.stop()
         purge_queue()
         flush_redis(cache_url)
-    _record(results, {name: _merge(x) for name, x in parts.items()})
+        shutil.rmtree(BASELINE_DIR, ignore_errors=True)
+    merged = {key: _merge(x) for key, x in parts.items()}
+    after = {name: m for (label, name), m in merged.items() if label == "after"}
+    _record(results, after)
+    if baseline is not None:
+        _record_before_after(results, parts)

@@ -29,7 +29,7 @@ from messaging import services
 from outbox.models import OutboxEvent
 from testkit import client_for, wait_until
 
-SECTION = "7 isolation"
+SECTION = "8 isolation"
 
 
 def _send(pairs, rate: int, *, keep_going) -> dict[int, float]:
@@ -104,7 +104,7 @@ def _record(results: Results, n: int, measured: dict) -> None:
 
 def run(results: Results, sizes: Sizes) -> None:
     n = sizes.purge_messages
-    section_header(f"7. Isolation: notifications while {n:,} messages are purged (2 nodes)")
+    section_header(f"8. Isolation: notifications while {n:,} messages are purged (2 nodes)")
     stop_worker()  # the shared worker consumes every queue: not this topology
     purge_queue()
     from django.conf import settings

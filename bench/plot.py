@@ -1,4 +1,4 @@
-"""Section 7: one PNG of the latency distributions of sections 4 and 6, by percentile.
+"""One PNG of the latency distributions of sections 4, 6 and 7, by percentile.
 
 The x axis spreads the tail (HdrHistogram style): position -log10(1 - p/100), so 90, 99 and
 99.9 sit one unit apart.
@@ -58,6 +58,25 @@ def _http_panel(ax, results: Results) -> None:
         ax.legend(fontsize=8, loc="upper left")
 
 
+def _live_panel(ax, results: Results) -> None:
+    series = (
+        ("live_receipt_ms", "commit -> client (SSE)", "tab:green"),
+        ("live_notification_ms", "commit -> notification row", "tab:purple"),
+    )
+    for key, label, color in series:
+        latencies = results.series.get(key) or []
+        if latencies:
+            ys = [percentile(latencies, p) for p in PERCENTILES]
+            ax.plot([_x(p) for p in PERCENTILES], ys, color=color, label=label)
+    received = results.series.get("live_receipt_ms") or []
+    _axis(
+        ax,
+        f"7. receipt at {results.series.get('live_rate', '?')} msgs/s ({len(received)} messages)",
+    )
+    if received:
+        ax.legend(fontsize=8, loc="upper left")
+
+
 def plot(results: Results, path: Path) -> None:
     import matplotlib
 
@@ -65,8 +84,9 @@ def plot(results: Results, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     meta = results.meta
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(17, 4.8), constrained_layout=True)
     _pipeline_panel(left, results)
+    _live_panel(middle, results)
     _http_panel(right, results)
     fig.suptitle(
         f"{meta.get('database', '')}, Redis {meta.get('redis', '')}; {meta.get('nproc')} cores "

@@ -45,8 +45,9 @@ SECTIONS = {
     4: ("pipeline", "bench.pipeline"),
     5: ("purge", "bench.purge"),
     6: ("http", "bench.http"),
-    7: ("isolation", "bench.isolation"),
-    8: ("capacity", "bench.capacity"),
+    7: ("live", "bench.live"),
+    8: ("isolation", "bench.isolation"),
+    9: ("capacity", "bench.capacity"),
 }
 
 
@@ -99,6 +100,8 @@ def _prepare_environment(broker_url: str) -> None:
     os.environ["CELERY_BROKER_URL"] = broker_url
     # Production needs a cache every process shares (messaging/checks.py): the bench's Redis.
     os.environ["CACHE_URL"] = os.environ["BENCH_CACHE_URL"]
+    # Pub/sub channels ignore Redis database numbers: the run's own channel.
+    os.environ.setdefault("LIVE_CHANNEL", f"live-bench-{os.getpid()}")
 
 
 def _versions(db: BenchDatabase, broker_url: str) -> dict[str, str]:

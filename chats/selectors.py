@@ -50,3 +50,16 @@ def conversation_participant_ids(*, user: User, conversation_id) -> list[int] | 
 def memberships() -> QuerySet:
     """Every (conversation, participant) row, to build subqueries on."""
     return Conversation.participants.through.objects.all()
+
+
+def participants_by_conversation(*, conversation_ids) -> dict[int, list[tuple[int, str]]]:
+    """(id, username) of the participants of each of these conversations, by id."""
+    members: dict[int, list[tuple[int, str]]] = {}
+    rows = (
+        Conversation.participants.through.objects.filter(conversation_id__in=conversation_ids)
+        .order_by("user_id")
+        .values_list("conversation_id", "user_id", "user__username")
+    )
+    for conversation_id, user_id, username in rows:
+        members.setdefault(conversation_id, []).append((user_id, username))
+    return members

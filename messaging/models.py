@@ -127,8 +127,10 @@ Message._meta.get_field("conversation").register_lookup(InSubquery)
 class ReadMarks(models.Manager):
     """Writes of read state: a read mark and the notification's read flag change together."""
 
-    def mark(self, *, message_id: int, user_id: int) -> None:
+    def mark(self, *, message_id: int, user_id: int) -> bool:
+        """Mark the message read by the user; return whether it was unread until now."""
         now = timezone.now()
+        unread = not self.filter(message_id=message_id, user_id=user_id).exists()
         self.bulk_create(
             [MessageRead(message_id=message_id, user_id=user_id, read_at=now)],
             ignore_conflicts=True,
@@ -137,6 +139,7 @@ class ReadMarks(models.Manager):
             read=True, read_at=now
         )
         cache.bump_users([user_id])
+        return unread
 
     def unmark(self, *, message_id: int, user_id: int) -> None:
         self.filter(message_id=message_id, user_id=user_id).delete()
@@ -222,3 +225,27 @@ class MessageHistory(models.Model):
             )["last"]
             self.revision = (last or 0) + 1
         super().save(*args, **kwargs)
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a message POST sent with an `Idempotency-Key` header.
+
+    Written in the same transaction as the message, so a retry finds either both or neither;
+    the unique constraint makes the second of two concurrent duplicates fail and roll back.
+    """
+
+    user = _user_fk("+", db_index=False)
+    key = models.CharField(max_length=255)
+    # sha256 of the method, the path and the body: the same key with another request is a 422.
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_user_key_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.key}"

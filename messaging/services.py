@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -17,8 +18,10 @@ from accounts.models import User
 from chats import selectors as chat_selectors
 from chats.models import Conversation
 from chats.services import membership_remove_all
-from messaging import cache
-from messaging.models import Message, MessageHistory, MessageRead, Notification
+from live.services import Event, live_forget_user, live_publish
+from messaging import cache, shapes
+from messaging.managers import LIST_FIELDS
+from messaging.models import IdempotencyRecord, Message, MessageHistory, MessageRead, Notification
 from outbox.models import OutboxEvent
 from outbox.services import outbox_discard, outbox_enqueue
 
@@ -29,6 +32,17 @@ Progress = Callable[[int, int], None]
 NOTIFY_TASK = "notification_create_for_messages"
 ARCHIVE_TASK = "message_history_archive"
 PURGE_TASK = "user_data_purge"
+DELETE_TASK = "message_delete_announce"
+MEMBERSHIP_TASK = "conversation_membership_announce"
+
+# Types of the events written into users' live logs (live/): see live/schema.py for their bodies.
+MESSAGE_CREATED = "message.created"
+MESSAGE_UPDATED = "message.updated"
+MESSAGE_DELETED = "message.deleted"
+MESSAGE_READ = "message.read"
+NOTIFICATION_CREATED = "notification.created"
+CONVERSATION_ADDED = "conversation.added"
+CONVERSATION_REMOVED = "conversation.removed"
 
 
 # --- Messages -------------------------------------------------------------------------------
@@ -114,23 +128,42 @@ def message_edit(*, message: Message, editor: User, content: str) -> Message:
 
 
 def message_delete(*, message: Message) -> None:
+    """Delete a message; everybody who saw it learns so from the worker (`message.deleted`)."""
     message_id = message.pk
     with transaction.atomic():
-        _invalidate_lists(message)
+        user_ids = _concerned_user_ids(message)
+        _invalidate_lists(message, user_ids)
+        payload = {
+            "message_id": message.pk,
+            "conversation_id": message.conversation_id,
+            "user_ids": sorted(set(user_ids)),
+        }
+        outbox_enqueue(task=DELETE_TASK, payload=payload)
         message.delete()
         _forget_edits([message_id])
+
+
+def _announce_read(message_id: int, user_id: int) -> None:
+    """Tell the reader's other devices (`message.read`, in the marking transaction)."""
+    message = Message.objects.for_list().filter(pk=message_id).first()
+    if message is not None:
+        body = shapes.message_body(message, read=True)
+        live_publish([Event(user_id, MESSAGE_READ, body)])
 
 
 def message_mark_read(*, message: Message, user: User) -> None:
     """Mark a received message read for `user`, and its notification with it. Idempotent."""
     with transaction.atomic():
-        MessageRead.objects.mark(message_id=message.pk, user_id=user.pk)
+        if MessageRead.objects.mark(message_id=message.pk, user_id=user.pk):
+            _announce_read(message.pk, user.pk)
 
 
 def notification_mark_read(*, notification: Notification) -> None:
     """Mark a notification read, and the message it is about with it. Idempotent."""
     with transaction.atomic():
-        MessageRead.objects.mark(message_id=notification.message_id, user_id=notification.user_id)
+        user_id, message_id = notification.user_id, notification.message_id
+        if MessageRead.objects.mark(message_id=message_id, user_id=user_id):
+            _announce_read(message_id, user_id)
 
 
 # --- Events recorded by the signal receivers (messaging/signals.py) -------------------------
@@ -207,49 +240,115 @@ def user_data_purge_schedule(*, user_id: int) -> OutboxEvent:
     return outbox_enqueue(task=PURGE_TASK, payload={"user_id": user_id}, key=f"user:{user_id}")
 
 
-def membership_changed(*, instance, pk_set, instance_is_user: bool) -> None:
-    """Invalidate the cached lists of whoever joined or left, and of the conversations.
+def membership_changed(*, instance, pk_set, instance_is_user: bool, action: str) -> None:
+    """Invalidate the cached lists of whoever joined or left, and of the conversations; record
+    who joined or left each conversation, for the worker to tell them (`conversation.added`,
+    `conversation.removed`).
 
     `instance` is the conversation (`conversation.participants.add(...)`), or the user when the
     change came from the user's side (`user.conversations.add(...)`).
     """
     if instance_is_user:
+        conversation_ids = pk_set
+        if conversation_ids is None:  # pre_clear: every conversation the user is in
+            ids_of = chat_selectors.conversation_ids_of(user_id=instance.pk)
+            conversation_ids = list(ids_of.values_list("conversation_id", flat=True))
         cache.bump_users([instance.pk])
-        for conversation_id in pk_set or ():
-            cache.bump_conversation(conversation_id)
-        return
-    users = pk_set or chat_selectors.participant_ids(conversation_id=instance.pk)
-    cache.bump_users(list(users))
-    cache.bump_conversation(instance.pk)
+        changes = {cid: [instance.pk] for cid in conversation_ids}
+    else:
+        users = pk_set
+        if users is None:  # pre_clear: every participant
+            users = chat_selectors.participant_ids(conversation_id=instance.pk)
+        cache.bump_users(list(users))
+        changes = {instance.pk: list(users)} if users else {}
+    side = "added" if action == "post_add" else "removed"
+    for conversation_id, user_ids in changes.items():
+        cache.bump_conversation(conversation_id)
+        payload = {"conversation_id": conversation_id, side: sorted(user_ids)}
+        outbox_enqueue(task=MEMBERSHIP_TASK, payload=payload)
 
 
 # --- Background work (called by the tasks in tasks/) ----------------------------------------
 
 
-def notification_create_for_messages(*, message_ids: Iterable[int]) -> int:
-    """Create one notification per recipient of each message; return how many rows were asked.
-
-    Idempotent: the (user, message) unique constraint turns a repeat into no rows. Messages that
-    are gone, or whose sender's account is deleted, get none.
-    """
+def _messages_with_audience(message_ids: Iterable[int]) -> list[tuple[Message, list[int]]]:
+    """Visible messages, oldest first, each with everyone who sees it (sender first)."""
     messages = list(
         Message.objects.visible()
         .filter(pk__in=list(message_ids))
-        .values_list("pk", "sender_id", "receiver_id", "conversation_id", "timestamp")
+        .select_related("sender", "receiver")
+        .only(*LIST_FIELDS)
+        .order_by("pk")
     )
-    conversation_ids = {m[3] for m in messages if m[3] is not None}
+    conversation_ids = {m.conversation_id for m in messages if m.conversation_id is not None}
     members = chat_selectors.members_by_conversation(conversation_ids=conversation_ids)
-    now = timezone.now()
-    notifications = []
-    for pk, sender_id, receiver_id, conversation_id, _ts in messages:
-        recipients = [receiver_id] if conversation_id is None else members.get(conversation_id, [])
-        notifications.extend(
-            Notification(user_id=user_id, message_id=pk, created_at=now)
-            for user_id in recipients
-            if user_id != sender_id
+    audience = []
+    for message in messages:
+        if message.conversation_id is None:
+            users = [message.receiver_id]
+        else:
+            users = members.get(message.conversation_id, [])
+        audience.append(
+            (message, [message.sender_id, *(u for u in users if u != message.sender_id)])
         )
+    return audience
+
+
+def _read_marks(message_ids: list[int]) -> set[tuple[int, int]]:
+    return set(
+        MessageRead.objects.filter(message_id__in=message_ids).values_list("message_id", "user_id")
+    )
+
+
+def _message_events(kind: str, audience: list[tuple[Message, list[int]]]) -> list[Event]:
+    """One `kind` event per (message, user who sees it), the body as that user's REST view."""
+    reads = _read_marks([m.pk for m, _ in audience])
+    return [
+        Event(
+            user_id,
+            kind,
+            shapes.message_body(m, read=user_id == m.sender_id or (m.pk, user_id) in reads),
+        )
+        for m, users in audience
+        for user_id in users
+    ]
+
+
+def _notification_events(audience: list[tuple[Message, list[int]]], bodies: dict) -> list[Event]:
+    rows = Notification.objects.filter(message_id__in=[m.pk for m, _ in audience]).values(
+        "id", "user_id", "message_id", "created_at", "read", "read_at"
+    )
+    return [
+        Event(
+            row["user_id"],
+            NOTIFICATION_CREATED,
+            shapes.notification_body(row, bodies[row["message_id"]]),
+        )
+        for row in sorted(rows, key=lambda r: r["id"])
+    ]
+
+
+def notification_create_for_messages(*, message_ids: Iterable[int]) -> int:
+    """Create one notification per recipient of each message; return how many rows were asked.
+
+    In the same transaction, every user who sees a message gets `message.created` in their live
+    log (the sender too: their other devices), and each recipient `notification.created`.
+    Called once per outbox event (the drain marks it processed in this transaction); a repeat
+    finds the (user, message) unique constraint and creates no rows. Messages that are gone, or
+    whose sender's account is deleted, get none.
+    """
+    audience = _messages_with_audience(message_ids)
+    now = timezone.now()
+    notifications = [
+        Notification(user_id=user_id, message_id=message.pk, created_at=now)
+        for message, users in audience
+        for user_id in users[1:]
+    ]
     Notification.objects.bulk_create(notifications, ignore_conflicts=True, batch_size=1_000)
     cache.bump_notifications(n.user_id for n in notifications)  # after the worker's commit
+    events = _message_events(MESSAGE_CREATED, audience)
+    bodies = {e.data["id"]: e.data for e in events}
+    live_publish([*events, *_notification_events(audience, bodies)])
     return len(notifications)
 
 
@@ -275,7 +374,47 @@ def message_history_archive(*, edits: Iterable[dict[str, Any]]) -> int:
         if e["message_id"] in alive
     ]
     MessageHistory.objects.bulk_create(rows, ignore_conflicts=True)
+    # Everyone who sees an edited message gets its current state (`message.updated`).
+    live_publish(_message_events(MESSAGE_UPDATED, _messages_with_audience(alive)))
     return len(rows)
+
+
+def message_delete_announce(*, deletions: Iterable[dict[str, Any]]) -> int:
+    """Tell everyone who saw a deleted message (`message.deleted`); return how many events."""
+    events = [
+        Event(
+            user_id, MESSAGE_DELETED, {"id": d["message_id"], "conversation": d["conversation_id"]}
+        )
+        for d in deletions
+        for user_id in d["user_ids"]
+    ]
+    live_publish(events)
+    return len(events)
+
+
+def conversation_membership_announce(*, changes: Iterable[dict[str, Any]]) -> int:
+    """Tell whoever joined a conversation (`conversation.added`, the conversation as the REST API
+    shows it, as it is now) or left one (`conversation.removed`); return how many events."""
+    changes = list(changes)
+    ids = {c["conversation_id"] for c in changes}
+    conversations = {c.pk: c for c in Conversation.objects.filter(pk__in=ids)}
+    members = chat_selectors.participants_by_conversation(conversation_ids=ids)
+    events = []
+    for change in changes:
+        cid = change["conversation_id"]
+        current = {pk for pk, _ in members.get(cid, [])}
+        if cid in conversations:
+            body = shapes.conversation_body(conversations[cid], members.get(cid, []))
+            events += [
+                Event(u, CONVERSATION_ADDED, body) for u in change.get("added", []) if u in current
+            ]
+        events += [
+            Event(u, CONVERSATION_REMOVED, {"id": cid})
+            for u in change.get("removed", [])
+            if u not in current
+        ]
+    live_publish(events)
+    return len(events)
 
 
 def _delete_rows(model, ids: list[int]) -> None:
@@ -345,10 +484,24 @@ def user_data_purge(
         _purge_batches(
             queryset, delete, batch_size=batch_size or settings.PURGE_BATCH_SIZE, on_batch=on_batch
         )
+    _purge_the_rest(user_id)
+    return counter
+
+
+def _purge_the_rest(user_id: int) -> None:
+    """What the batches leave: the account's edits of others' messages, its memberships and its
+    live event log."""
     with transaction.atomic():
         # Messages and history rows it edited but did not send stay, without an editor.
         Message.objects.filter(edited_by_id=user_id).update(edited_by=None)
         MessageHistory.objects.filter(edited_by_id=user_id).update(edited_by=None)
         membership_remove_all(user_id=user_id)
+        live_forget_user(user_id=user_id)
         cache.bump_all()
-    return counter
+
+
+def idempotency_prune(*, older_than_hours: int | None = None) -> int:
+    """Forget Idempotency-Key answers past their lifetime; return how many."""
+    hours = settings.IDEMPOTENCY_KEY_HOURS if older_than_hours is None else older_than_hours
+    cutoff = timezone.now() - timedelta(hours=hours)
+    return IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()[0]

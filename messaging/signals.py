@@ -29,9 +29,12 @@ def user_deleted(sender, instance, **kwargs) -> None:
 
 
 def participants_changed(sender, instance, action, pk_set, reverse, **kwargs) -> None:
-    """Whoever joins or leaves (API, admin or shell) sees it in their lists at once."""
+    """Whoever joins or leaves (API, admin or shell) sees it in their lists at once, and is told
+    by the worker."""
     if action in ("post_add", "post_remove", "pre_clear"):
-        services.membership_changed(instance=instance, pk_set=pk_set, instance_is_user=reverse)
+        services.membership_changed(
+            instance=instance, pk_set=pk_set, instance_is_user=reverse, action=action
+        )
 
 
 def connect() -> None:

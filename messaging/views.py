@@ -17,6 +17,7 @@ from chats.selectors import conversation_participant_ids
 from core.pagination import NewestCreatedFirstCursorPagination, NewestFirstCursorPagination
 from core.throttling import PasswordCheckThrottle, PolicyThrottle, RateLimitedMixin
 from messaging import selectors, services
+from messaging.idempotency import SCHEMA_422, SCHEMA_PARAMETER, idempotent
 from messaging.list_cache import cached_list
 from messaging.models import Message
 from messaging.permissions import IsSenderOrReadOnly
@@ -92,7 +93,12 @@ class MessageViewSet(
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(request=DirectMessageCreateSerializer, responses={201: MessageSerializer})
+    @extend_schema(
+        request=DirectMessageCreateSerializer,
+        parameters=[SCHEMA_PARAMETER],
+        responses={201: MessageSerializer, 422: SCHEMA_422},
+    )
+    @idempotent
     def create(self, request):
         serializer = DirectMessageCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
@@ -203,7 +209,12 @@ class ConversationMessagesView(RateLimitedMixin, generics.GenericAPIView):
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
 
-    @extend_schema(request=GroupMessageCreateSerializer, responses={201: MessageSerializer})
+    @extend_schema(
+        request=GroupMessageCreateSerializer,
+        parameters=[SCHEMA_PARAMETER],
+        responses={201: MessageSerializer, 422: SCHEMA_422},
+    )
+    @idempotent
     def post(self, request, pk=None):
         participant_ids = conversation_participant_ids(user=request.user, conversation_id=pk)
         if participant_ids is None:

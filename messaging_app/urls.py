@@ -1,7 +1,8 @@
-"""URL map of the API, the admin and the docs."""
+"""URL map of the API, the event stream, the web client, the admin and the docs."""
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from messaging.urls import conversation_urlpatterns
@@ -16,6 +17,8 @@ urlpatterns = [
     path("api/tasks/", include("monitoring.urls")),
     path("api/health/", HealthView.as_view(), name="health"),
     path("api/health/live/", LivenessView.as_view(), name="health-live"),
+    path("api/events/", include("live.urls")),
+    path("app/", RedirectView.as_view(url="/static/client/"), name="web-client"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api-auth/", include("rest_framework.urls")),

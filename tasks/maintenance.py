@@ -1,10 +1,12 @@
-"""Periodic tasks run by Celery beat: resend stuck outbox events, prune processed ones, delete
-expired task results and refresh tokens. Each runs alone (tasks/periodic.py): a second beat's
-copy skips."""
+"""Periodic tasks run by Celery beat: resend stuck outbox events, prune what has expired
+(processed outbox events, live event logs, Idempotency-Key answers, task results, refresh
+tokens). Each runs alone (tasks/periodic.py): a second beat's copy skips."""
 
 from django.core.management import call_command
 
 from celery_app import app
+from live import services as live
+from messaging import services as messaging
 from outbox import services as outbox
 from tasks.base import TASK_OPTIONS
 from tasks.periodic import run_alone
@@ -42,3 +44,15 @@ def flush_expired_tokens() -> bool | None:
         if alone:
             call_command("flushexpiredtokens")
         return True if alone else None
+
+
+@app.task(name="live_prune", **TASK_OPTIONS)
+def live_prune() -> int | None:
+    with run_alone("live_prune", seconds=TASK_OPTIONS["time_limit"]) as alone:
+        return live.live_prune() if alone else None
+
+
+@app.task(name="idempotency_prune", **TASK_OPTIONS)
+def idempotency_prune() -> int | None:
+    with run_alone("idempotency_prune", seconds=TASK_OPTIONS["time_limit"]) as alone:
+        return messaging.idempotency_prune() if alone else None

@@ -17,7 +17,16 @@ MAX_LINES = 40
 SOURCES = [
     *(
         path
-        for folder in ("accounts", "chats", "messaging", "outbox", "tasks", "monitoring", "core")
+        for folder in (
+            "accounts",
+            "chats",
+            "messaging",
+            "outbox",
+            "tasks",
+            "monitoring",
+            "core",
+            "live",
+        )
         for path in (ROOT / folder).rglob("*.py")
         if "migrations" not in path.parts
     ),

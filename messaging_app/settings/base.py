@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "chats",
     "messaging",
     "outbox",
+    "live",
     "tasks",
     "monitoring",
 ]
@@ -86,6 +87,9 @@ MIDDLEWARE = [
     # A body that cannot be parsed (deeply nested JSON) in Django-level forms is a 400.
     "messaging_app.middleware.UnparsableInputMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the web client, the admin's) from the app server itself: collectstatic's
+    # output in production, the apps' folders directly in development and tests.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -185,6 +189,8 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "webclient"]
+WHITENOISE_INDEX_FILE = True
 
 # --- Request limits -------------------------------------------------------------------------
 # Bodies above this are refused with 413 before any parsing (a message is at most 10,000 chars).
@@ -285,6 +291,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "messaging_app.errors.document_error_responses",
+        # The stream is served in front of Django (live/asgi.py): document it and its events.
+        "live.schema.document_stream",
     ],
 }
 
@@ -395,6 +403,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "outbox-relay": {"task": "outbox_relay", "schedule": 30.0},
     "outbox-prune": {"task": "outbox_prune", "schedule": 3600.0},
+    "live-prune": {"task": "live_prune", "schedule": 3600.0},
+    "idempotency-prune": {"task": "idempotency_prune", "schedule": 3600.0},
     "flush-expired-tokens": {
         "task": "flush_expired_tokens",
         "schedule": crontab(minute=30, hour=4),
@@ -449,3 +459,41 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Live delivery ----------------------------------------------------------------------------
+# Per-user event logs (live/), Server-Sent Events at /api/events/ and idempotent message POSTs.
+# README.md: "Live delivery".
+# Redis pub/sub carries committed events to the stream processes: by default the broker's Redis
+# when the broker is Redis. `off` (the filesystem broker of `make run`): streams poll the table.
+
+
+def live_redis_url(default: str) -> str:
+    url = env("LIVE_REDIS_URL", default=default)
+    return "" if url.lower() in ("off", "none") else url
+
+
+LIVE_REDIS_URL = live_redis_url(
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+)
+# Pub/sub channels are not scoped by Redis database (test.py gives each test session its own).
+LIVE_CHANNEL = env("LIVE_CHANNEL", default="live")
+LIVE_POLL_SECONDS = env.float("LIVE_POLL_SECONDS", default=0.5)
+# A comment line at least this often keeps proxies from timing a quiet stream out.
+LIVE_HEARTBEAT_SECONDS = env.float("LIVE_HEARTBEAT_SECONDS", default=25.0)
+# Compare every stream with the table this often even when Redis looks fine (a lost publish).
+LIVE_SWEEP_SECONDS = env.float("LIVE_SWEEP_SECONDS", default=25.0)
+LIVE_RETRY_MS = env.int("LIVE_RETRY_MS", default=2000)  # the SSE `retry:` hint
+# Replay window: a client further behind (in time or in events) gets a `reset` event.
+LIVE_RETENTION_HOURS = env.int("LIVE_RETENTION_HOURS", default=24)
+LIVE_REPLAY_MAX_EVENTS = env.int("LIVE_REPLAY_MAX_EVENTS", default=5_000)
+# Events waiting for one slow client; past this it is disconnected (it replays on reconnect).
+LIVE_QUEUE_SIZE = env.int("LIVE_QUEUE_SIZE", default=256)
+LIVE_MAX_CONNECTIONS_PER_USER = env.int("LIVE_MAX_CONNECTIONS_PER_USER", default=10)
+LIVE_TICKET_SECONDS = env.int("LIVE_TICKET_SECONDS", default=60)
+LIVE_STREAM_MAX_SECONDS = env.int("LIVE_STREAM_MAX_SECONDS", default=3600)
+# A publish larger than this carries ids only; the streams read the bodies from the table.
+LIVE_PUBLISH_MAX_BYTES = env.int("LIVE_PUBLISH_MAX_BYTES", default=1_000_000)
+# Database reads a stream process runs at once (each thread holds a connection).
+LIVE_DB_THREADS = env.int("LIVE_DB_THREADS", default=4)
+# Idempotency-Key answers are kept this long (pruned by beat).
+IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=24)

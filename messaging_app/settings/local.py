@@ -38,3 +38,6 @@ DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="") or development_secret_key(
     VAR_DIR / "development-secret-key"
 )
+
+# Static files straight from the apps' folders, refreshed as they change (no collectstatic).
+WHITENOISE_USE_FINDERS = True

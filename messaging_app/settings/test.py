@@ -7,7 +7,7 @@ of the suite's own, so that a test run never takes a running system's tasks.
 import os
 
 from .base import *  # noqa: F403
-from .base import DATABASES, USES_SQLITE, VAR_DIR, env, task_queues
+from .base import DATABASES, USES_SQLITE, VAR_DIR, env, live_redis_url, task_queues
 
 DEBUG = False
 SECRET_KEY = "test-only-key-written-in-the-repository-never-use-it-to-serve-anything"  # noqa: S105
@@ -33,3 +33,11 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/14"
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default=f"test-{os.getpid()}")
 BULK_QUEUE = env("CELERY_BULK_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-bulk")
 CELERY_TASK_QUEUES, CELERY_TASK_ROUTES = task_queues(CELERY_TASK_DEFAULT_QUEUE, BULK_QUEUE)
+
+# Static files straight from the apps' folders (no collectstatic), looked up per request.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+# Pub/sub channels are not scoped by Redis database: each test session has a channel of its own
+# (the processes the suite starts inherit it through the environment, testkit.worker_env).
+LIVE_CHANNEL = env("LIVE_CHANNEL", default=f"live-test-{os.getpid()}")
+LIVE_REDIS_URL = live_redis_url(CELERY_BROKER_URL)

@@ -10,6 +10,10 @@ EXPECTED = {
     "outbox_prune",
     "flush_expired_tokens",
     "task_results_cleanup",
+    "message_delete_announce",
+    "conversation_membership_announce",
+    "live_prune",
+    "idempotency_prune",
 }
 
 
@@ -41,3 +45,10 @@ def test_django_project_imports_the_app():
     import messaging_app
 
     assert messaging_app.celery_app is app
+
+
+def test_beat_prunes_live_events_and_idempotency_answers():
+    from django.conf import settings
+
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"live_prune", "idempotency_prune"} <= tasks
