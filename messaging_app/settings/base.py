@@ -357,11 +357,18 @@ def task_queues(latency: str, bulk: str) -> tuple[tuple[Queue, ...], dict[str, d
         "notification_create_for_messages",
         "message_history_archive",
         "outbox_relay",
-        # Live delivery's fan-out tasks (branch `live`, issue 13), when it lands.
+        # Live delivery's fan-out tasks.
         "message_delete_announce",
         "conversation_membership_announce",
     )
-    bulk_tasks = ("user_data_purge", "outbox_prune", "task_results_cleanup", "flush_expired_tokens")
+    bulk_tasks = (
+        "user_data_purge",
+        "outbox_prune",
+        "task_results_cleanup",
+        "flush_expired_tokens",
+        "live_prune",
+        "idempotency_prune",
+    )
     routes = {name: {"queue": latency} for name in latency_tasks}
     routes |= {name: {"queue": bulk} for name in bulk_tasks}
     return (Queue(latency, routing_key=latency), Queue(bulk, routing_key=bulk)), routes
@@ -433,7 +440,12 @@ OUTBOX_RETENTION_HOURS = env.int("OUTBOX_RETENTION_HOURS", default=24)
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
 # Tasks that drain every pending event of their name: while one is queued and not started, no
 # other is published for it (outbox/services.py, coalescing; needs a shared cache).
-OUTBOX_COALESCED_TASKS = ["notification_create_for_messages", "message_history_archive"]
+OUTBOX_COALESCED_TASKS = [
+    "notification_create_for_messages",
+    "message_history_archive",
+    "message_delete_announce",
+    "conversation_membership_announce",
+]
 # How many events one worker task drains at once (batched inserts; see tasks/notifications.py).
 OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=500)
 # Publish after commit from a background thread, so that no request waits for the broker.
