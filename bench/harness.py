@@ -334,9 +334,12 @@ def queue_names() -> list[str]:
 def purge_queue() -> int:
     """Drop every task waiting on the bench broker's queues; return how many."""
     from celery_app import app
+    from outbox.services import outbox_forget_queued
 
     with app.connection_for_write() as conn:
-        return sum(conn.default_channel.queue_purge(name) or 0 for name in queue_names())
+        purged = sum(conn.default_channel.queue_purge(name) or 0 for name in queue_names())
+    outbox_forget_queued()  # the coalesced tasks the marks stood for are gone
+    return purged
 
 
 def queue_length(name: str | None = None) -> int:

@@ -292,7 +292,9 @@ def run(results: Results, sizes: Sizes) -> None:
     )
     purge_queue()
     bench_worker()
-    server = ServerProcess(env={"DJANGO_TESTING": "0"}, log_path=OUT_DIR / "uvicorn.log").start()
+    # The bench's production-like settings, as its worker has (bench/harness.py).
+    env = {"DJANGO_SETTINGS_MODULE": "bench.settings"}
+    server = ServerProcess(env=env, log_path=OUT_DIR / "uvicorn.log").start()
     heartbeat = float(server.env.get("LIVE_HEARTBEAT_SECONDS", "25"))
     try:
         _steady(results, sizes, server.port)

@@ -11,7 +11,8 @@ import time
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import close_old_connections
-from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPE_BYTES
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPE_BYTES, JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -27,15 +28,18 @@ def _from_ticket(ticket: str) -> tuple[int, float] | None:
 
 
 def _from_bearer(authorization: bytes) -> tuple[int, float] | None:
+    """The token's user and expiry, checked as the REST API checks it: signature, expiry, an
+    active account, and the password the token was issued under (CHECK_REVOKE_TOKEN: a password
+    change revokes it)."""
     parts = authorization.split()
     if len(parts) != 2 or parts[0] not in AUTH_HEADER_TYPE_BYTES:
         return None
     try:
         token = AccessToken(parts[1].decode())
-    except (InvalidToken, TokenError, UnicodeDecodeError):
+        user = JWTAuthentication().get_user(token)
+    except (InvalidToken, TokenError, AuthenticationFailed, UnicodeDecodeError):
         return None
-    claim = settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id")
-    return int(token[claim]), float(token["exp"])
+    return user.pk, float(token["exp"])
 
 
 def stream_authenticate(

@@ -130,9 +130,10 @@ class _Publisher:
 # shared cache (add: one process wins) and skips the publish when it already is; the task clears
 # the mark as it starts, before it reads the pending events, so an event committed before the
 # mark was seen is always read. The mark expires after COALESCE_SECONDS in case its task is lost
-# (the relay resends what a lost task left). Not with a per-process cache: the worker could not
-# clear a mark it cannot see.
-COALESCE_SECONDS = 10
+# (the relay resends what a lost task left), and a worker clears every mark when it (re)connects
+# to the broker: a broker that restarted may have lost the tasks the marks stood for. Not with
+# a per-process cache: the worker could not clear a mark it cannot see.
+COALESCE_SECONDS = 3
 
 
 def _queued_key(task: str) -> str:
@@ -147,6 +148,12 @@ def _already_queued(task: str) -> bool:
     except Exception as exc:  # the cache is down: publish, as without coalescing
         logger.warning("outbox: cannot coalesce %s (%s)", task, exc)
         return False
+
+
+def outbox_forget_queued() -> None:
+    """Clear every coalescing mark (the queue was purged, or the broker lost it)."""
+    for task in settings.OUTBOX_COALESCED_TASKS:
+        _forget_queued(task)
 
 
 def _forget_queued(task: str) -> None:

@@ -38,6 +38,9 @@ class RelayOnConnect(bootsteps.StartStopStep):
     requires = ("celery.worker.consumer.tasks:Tasks",)
 
     def start(self, consumer) -> None:
+        from outbox.services import outbox_forget_queued
+
+        outbox_forget_queued()  # the tasks coalesced under them may have died with the broker
         try:
             consumer.app.send_task("outbox_relay", retry=False)
         except Exception as exc:  # the broker went away again: the next connect tries again

@@ -142,6 +142,17 @@ def _status_open(server, query: str) -> int:
         return int(sock.recv(64).split()[1])
 
 
+def test_a_token_from_before_a_password_change_opens_no_stream(server, alice):
+    """The stream checks a Bearer token as the REST API does: a password change revokes it."""
+    headers = bearer(alice)()[1]
+    assert _status_open(server, "") == 401  # no credentials
+    assert _status(server, headers=headers) == 200
+    alice.set_password("a-new-long-passphrase-42")
+    alice.save()
+    assert _status(server, headers=headers) == 401
+    assert _status(server, headers=bearer(alice)()[1]) == 200  # a token issued after it
+
+
 def test_an_expired_ticket_is_refused(server, alice):
     ticket = client_for(alice).post("/api/events/ticket/").json()["ticket"]
     from live.models import LiveTicket
