@@ -48,6 +48,7 @@ SECTIONS = {
     7: ("live", "bench.live"),
     8: ("isolation", "bench.isolation"),
     9: ("capacity", "bench.capacity"),
+    10: ("baselines", "bench.baselines"),
 }
 
 

@@ -44,6 +44,7 @@ class Cluster:
 
     lb = f"http://127.0.0.1:{BASE}"
     web = (f"http://127.0.0.1:{BASE + 1}", f"http://127.0.0.1:{BASE + 2}")
+    streams = (f"http://127.0.0.1:{BASE + 6}", f"http://127.0.0.1:{BASE + 7}")
     stats = f"http://127.0.0.1:{BASE + 3}/;csv"
     broker_ports = (BASE + 10, BASE + 11)
     sentinel_ports = (BASE + 20, BASE + 21, BASE + 22)

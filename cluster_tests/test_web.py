@@ -5,8 +5,6 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-
 from cluster_tests.conftest import record
 from testkit import HttpApi, wait_until
 
@@ -32,20 +30,19 @@ def test_a_post_through_one_web_process_is_read_at_once_through_the_other(cluste
         assert received["results"][0]["id"] == posted["id"]
 
 
-def test_a_stream_on_one_web_process_receives_a_post_through_the_other(cluster, people):
-    """TODO(live): live delivery (branch `live`, issue 13) is not merged yet. When it is, this
-    test runs: a client streams /api/events/ from web process 1 and receives a message posted
-    through web process 2 (Redis pub/sub on LIVE_REDIS_URL, which the cluster sets)."""
+def test_a_stream_on_one_process_receives_a_post_through_another(cluster, people):
+    """Live delivery across processes: bob streams from stream process 1 (uvicorn), alice posts
+    through web process 2 (gunicorn); the worker's event reaches the stream through Redis
+    pub/sub. And through the balancer, which routes /api/events/ to the stream processes."""
     alice, bob = people(2)
-    status, ticket = bob.api(cluster.web[0]).post("/api/events/ticket/")
-    if status == 404:
-        pytest.skip("TODO(live): /api/events/ does not exist here (branch `live` not merged)")
-    assert status == 201, ticket
-    frames = _stream(f"{cluster.web[0]}/api/events/?ticket={ticket['ticket']}", seconds=10)
-    time.sleep(1)  # the stream is subscribed
-    status, posted = alice.api(cluster.web[1]).post(LIST, {"receiver": bob.pk, "content": "hi"})
-    assert status == 201
-    wait_until(lambda: any(str(posted["id"]) in frame for frame in frames), timeout=10)
+    for stream_base, post_base in ((cluster.streams[0], cluster.web[1]), (cluster.lb, cluster.lb)):
+        status, ticket = bob.api(post_base).post("/api/events/ticket/")
+        assert status == 201, ticket
+        frames = _stream(f"{stream_base}/api/events/?ticket={ticket['ticket']}", seconds=15)
+        wait_until(lambda f=frames: any(line.startswith("event: ready") for line in f), timeout=5)
+        status, posted = alice.api(post_base).post(LIST, {"receiver": bob.pk, "content": "hi"})
+        assert status == 201
+        wait_until(lambda f=frames, p=posted: any(str(p["id"]) in line for line in f), timeout=10)
 
 
 def _stream(url: str, *, seconds: float) -> list[str]:

@@ -11,11 +11,27 @@ from django.db.models.expressions import RawSQL
 from accounts.models import User
 from chats.selectors import conversation_ids_of
 from messaging.models import Message, MessageHistory, Notification
+from messaging.shapes import MESSAGE_ROW
 
 
 def message_list_for_user(*, user: User):
     """The user's messages, sent or received, direct or group, with `read` as the user sees it."""
     return Message.objects.for_user(user).with_read_state(user).for_list()
+
+
+def message_rows_for_user(*, user: User):
+    """The same messages as rows (`messaging.shapes.MESSAGE_ROW`), for the list endpoint."""
+    return Message.objects.for_user(user).with_read_state(user).values(*MESSAGE_ROW)
+
+
+def conversation_message_rows(*, user: User, conversation_id: int):
+    """A conversation's messages as rows, with `read` as `user` sees it."""
+    return (
+        Message.objects.visible()
+        .filter(conversation_id=conversation_id)
+        .with_read_state(user)
+        .values(*MESSAGE_ROW)
+    )
 
 
 def message_get_for_user(*, user: User, pk) -> Message | None:
@@ -33,15 +49,6 @@ def message_parent_candidates(
         sender_id=receiver_id, receiver_id=user.pk
     )
     return visible.filter(pair)
-
-
-def conversation_messages(*, user: User, conversation_id: int):
-    return (
-        Message.objects.visible()
-        .filter(conversation_id=conversation_id)
-        .with_read_state(user)
-        .for_list()
-    )
 
 
 def message_history(*, message: Message):

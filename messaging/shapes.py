@@ -19,6 +19,44 @@ def iso(value: datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+# The columns of a message row as the lists read them (`.values(*MESSAGE_ROW)`).
+MESSAGE_ROW = (
+    "id",
+    "sender_id",
+    "sender__username",
+    "receiver_id",
+    "receiver__username",
+    "conversation_id",
+    "content",
+    "timestamp",
+    "edited",
+    "edited_at",
+    "edited_by_id",
+    "parent_message_id",
+    "viewer_read",
+)
+
+
+def message_row_body(row: dict[str, Any]) -> dict:
+    """MessageSerializer's output from a `.values(*MESSAGE_ROW)` row: the lists build no model
+    instance and run no serializer per message (about half of an uncached page's cost)."""
+    return {
+        "id": row["id"],
+        "sender": row["sender_id"],
+        "sender_username": row["sender__username"],
+        "receiver": row["receiver_id"],
+        "receiver_username": row["receiver__username"],
+        "conversation": row["conversation_id"],
+        "content": row["content"],
+        "timestamp": iso(row["timestamp"]),
+        "edited": row["edited"],
+        "edited_at": iso(row["edited_at"]),
+        "edited_by": row["edited_by_id"],
+        "parent_message": row["parent_message_id"],
+        "read": row["viewer_read"],
+    }
+
+
 def message_body(message, *, read: bool, usernames: dict[int, str] | None = None) -> dict:
     """messaging.serializers.MessageSerializer's output for one reader (`read` is theirs).
 

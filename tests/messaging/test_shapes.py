@@ -63,3 +63,20 @@ def test_datetimes_render_like_drf_in_utc_and_with_microseconds():
     moment = timezone.now().replace(microsecond=123456) - timedelta(days=1)
     assert shapes.iso(moment).endswith(".123456Z")
     assert shapes.iso(None) is None
+
+
+def test_list_rows_equal_the_serializer_for_each_reader(alice, bob, carol):
+    """The lists shape `.values()` rows without DRF; each equals the serializer's output."""
+    parent = services.message_send(sender=alice, receiver=bob, content="first")
+    reply = services.message_send(sender=bob, receiver=alice, content="re", parent_message=parent)
+    services.message_edit(message=reply, editor=bob, content="re, edited")
+    services.message_mark_read(message=reply, user=alice)
+    conversation = conversation_create(creator=alice, participants=[bob, carol])
+    services.conversation_message_post(sender=carol, conversation=conversation, content="all")
+    for reader in (alice, bob, carol):
+        rows = list(selectors.message_rows_for_user(user=reader))
+        messages = {m.pk: m for m in selectors.message_list_for_user(user=reader)}
+        assert rows and len(rows) == len(messages)
+        for row in rows:
+            expected = MessageSerializer(messages[row["id"]]).data
+            assert shapes.message_row_body(row) == expected
