@@ -63,7 +63,7 @@ def client_for(user) -> Any:
 def current_database_url() -> str:
     """A DATABASE_URL for the database this test process uses (the test database)."""
     db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
+    if connection.vendor == "sqlite":
         return f"sqlite:///{db['NAME']}"
     user = db.get("USER") or "postgres"
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""

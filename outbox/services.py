@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -125,14 +126,14 @@ class _Publisher:
 
 
 # Coalescing. A task listed in OUTBOX_COALESCED_TASKS drains every pending event of its name, so
-# while one such task is queued and has not started, publishing another for each new event only
-# makes work (and a result row) for the worker. The publisher marks the task name queued in the
-# shared cache (add: one process wins) and skips the publish when it already is; the task clears
-# the mark as it starts, before it reads the pending events, so an event committed before the
-# mark was seen is always read. The mark expires after COALESCE_SECONDS in case its task is lost
-# (the relay resends what a lost task left), and a worker clears every mark when it (re)connects
-# to the broker: a broker that restarted may have lost the tasks the marks stood for. Not with
-# a per-process cache: the worker could not clear a mark it cannot see.
+# while one such task is queued or draining, publishing another for each new event only makes
+# work (and a result row) for the worker. The publisher marks the task name queued in the shared
+# cache (add: one process wins) and skips the publish when it already is; the task clears the
+# mark when a round finds nothing, then looks for pending events again (outbox_drain_all), so an
+# event whose publish was skipped is always read. The mark expires after COALESCE_SECONDS in
+# case its task is lost (the relay resends what a lost task left), and a worker clears every
+# mark when it (re)connects to the broker: a broker that restarted may have lost the tasks the
+# marks stood for. Not with a per-process cache: the worker could not clear a mark it cannot see.
 COALESCE_SECONDS = 3
 
 
@@ -234,7 +235,6 @@ def outbox_drain(
     transaction that marks them processed.
     """
     batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
-    _forget_queued(task)  # before reading: whatever commits from now on publishes a new task
     try:
         return _drain_batch(task, first_id, handler, batch_size, redact)
     except Exception:
@@ -244,17 +244,44 @@ def outbox_drain(
         return _drain_batch(task, first_id, handler, 1, redact)
 
 
+# A draining task goes round at most this many times before it leaves the rest to new tasks,
+# and pauses this long after a round that found events, so that the next finds a batch.
+DRAIN_ROUNDS = 100
+DRAIN_PAUSE_SECONDS = 0.005
+
+
 def outbox_drain_all(*, task: str, first_id: str | None, handler, redact=None) -> int:
-    """Drain batch after batch while they come full (a coalesced task may stand for thousands
-    of events); return how many events were processed."""
-    batch_size = settings.OUTBOX_BATCH_SIZE
-    taken = total = outbox_drain(
-        task=task, first_id=first_id, handler=handler, batch_size=batch_size, redact=redact
-    )
-    while taken == batch_size:
-        taken = outbox_drain(task=task, first_id=None, handler=handler, redact=redact)
-        total += taken
+    """Drain until nothing of `task` is pending; return how many events were processed.
+
+    While it drains, the coalescing mark stands, so the events committed meanwhile publish no
+    task of their own: the next round takes them. When a round finds nothing, the task clears
+    the mark and looks once more: what committed before the clearing is found now; what commits
+    after it publishes a new task. Under steady traffic one task so keeps up with many events,
+    in batches, instead of one task (its overhead, its result rows, its own write transaction)
+    per few events.
+    """
+    total = 0
+    for _ in range(DRAIN_ROUNDS):
+        batch_size = settings.OUTBOX_BATCH_SIZE
+        taken = outbox_drain(
+            task=task, first_id=first_id, handler=handler, batch_size=batch_size, redact=redact
+        )
+        first_id, total = None, total + taken
+        if taken:
+            if taken < batch_size:
+                time.sleep(DRAIN_PAUSE_SECONDS)
+            continue
+        _forget_queued(task)
+        if not _pending(task):
+            return total
+    _forget_queued(task)
     return total
+
+
+def _pending(task: str) -> bool:
+    return OutboxEvent.objects.filter(
+        task=task, processed_at__isnull=True, dead_at__isnull=True
+    ).exists()
 
 
 def _drain_batch(task: str, first_id: str | None, handler, batch_size: int, redact) -> int:

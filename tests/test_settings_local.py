@@ -141,7 +141,7 @@ def test_urls_from_the_environment_keep_their_meaning(tmp_path, variables, cache
     for key, value in cache.items():
         expected = f"django.core.cache.backends.{value}" if key == "BACKEND" else value
         assert caches[key] == expected, key
-    assert engine == "django.db.backends.sqlite3"
+    assert engine == "core.sqlite"  # Django's SQLite backend, writers queued (core/sqlite)
     assert (broker_transport, relay_grace) == (transport, grace)
     assert not (tmp_path / "broker").exists()  # created by the transport when used, not here
 

@@ -348,8 +348,8 @@ def _publish_all(events) -> list[str]:
 def test_while_a_draining_task_is_queued_no_other_is_published(shared_cache):
     events = _events(3)
     assert _publish_all(events) == [str(events[0].pk)]
-    # The task starts: it clears the mark before it reads, so the next event publishes again.
-    outbox.outbox_drain(task="notification_create_for_messages", first_id=None, handler=list)
+    # The task has drained: it clears the mark, so the next event publishes again.
+    outbox.outbox_drain_all(task="notification_create_for_messages", first_id=None, handler=list)
     later = _events(1)
     assert _publish_all(later) == [str(later[0].pk)]
 
@@ -389,3 +389,24 @@ def test_a_coalesced_task_drains_batch_after_batch(settings):
     )
     assert taken == 8 and batches == [3, 3, 2]
     assert not OutboxEvent.objects.filter(processed_at__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_a_draining_task_takes_the_events_that_came_in_while_it_drained(shared_cache):
+    """An event committed during the drain published no task (the mark stood): after clearing
+    the mark the task looks again and drains it, leaving nothing pending."""
+    _events(3)
+    batches: list[list] = []
+
+    def handler(batch):
+        batches.append([e.payload.get("i") for e in batch])
+        if len(batches) == 1:
+            OutboxEvent.objects.create(task="notification_create_for_messages", payload={"i": 9})
+
+    assert outbox._already_queued("notification_create_for_messages") is False  # the mark
+    taken = outbox.outbox_drain_all(
+        task="notification_create_for_messages", first_id=None, handler=handler
+    )
+    assert taken == 4 and batches == [[0, 1, 2], [9]]
+    assert not OutboxEvent.objects.filter(processed_at__isnull=True).exists()
+    assert outbox._already_queued("notification_create_for_messages") is False  # cleared

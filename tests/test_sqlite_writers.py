@@ -1,0 +1,87 @@
+"""SQLite writers wait in line on a file lock (core/sqlite) instead of SQLite's busy handler.
+
+The test runs on a SQLite file of its own (whatever database the suite runs on), through the
+project's backend and through Django's, side by side.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connections, transaction
+
+WRITERS, ROUNDS = 4, 25
+
+
+def _sqlite(alias: str, engine: str, path) -> None:
+    """A database alias on `path`: a busy timeout of 1 ms, so that SQLite's own waiting gives
+    up almost at once ("database is locked")."""
+    connections.settings[alias] = {
+        **connections.settings["default"],
+        "ENGINE": engine,
+        "NAME": str(path),
+        "OPTIONS": {"timeout": 0.001, "transaction_mode": "IMMEDIATE"},
+        "TEST": {},
+    }
+    with connections[alias].cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("CREATE TABLE counter (n INTEGER)")
+        cursor.execute("INSERT INTO counter VALUES (0)")
+
+
+def _write_in_turns(alias: str, errors: list) -> None:
+    try:
+        for i in range(ROUNDS):
+            with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+                cursor.execute("UPDATE counter SET n = n + 1")
+                if i == 0:
+                    threading.Event().wait(0.05)  # hold the lock: the others must wait
+    except Exception as exc:  # reported to the test
+        errors.append(exc)
+    finally:
+        connections[alias].close()
+
+
+def _count_after_writers(alias: str) -> tuple[int, list]:
+    errors: list = []
+    threads = [
+        threading.Thread(target=_write_in_turns, args=(alias, errors)) for _ in range(WRITERS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT n FROM counter")
+        count = cursor.fetchone()[0]
+    connections[alias].close()
+    return count, errors
+
+
+@pytest.fixture
+def aliases(tmp_path, django_db_blocker):
+    """Databases of the test's own (not the suite's test database)."""
+    made = []
+    django_db_blocker.unblock()
+
+    def make(alias: str, engine: str):
+        _sqlite(alias, engine, tmp_path / f"{alias}.sqlite3")
+        made.append(alias)
+        return alias
+
+    yield make
+    for alias in made:
+        connections[alias].close()
+        del connections.settings[alias]
+    django_db_blocker.restore()
+
+
+def test_queued_writers_all_get_through_where_sqlites_own_waiting_gives_up(aliases):
+    queued = aliases("queued_writers", "core.sqlite")
+    assert _count_after_writers(queued) == (WRITERS * ROUNDS, [])
+    # The control: Django's backend on the same load loses writes to "database is locked".
+    plain = aliases("plain_writers", "django.db.backends.sqlite3")
+    count, errors = _count_after_writers(plain)
+    assert errors and "locked" in str(errors[0])
+    assert count < WRITERS * ROUNDS
