@@ -2,13 +2,14 @@
 the code it changes, side by side.
 
 "After" is this tree; "before" is BENCH_BASELINE_REF (default: where this branch left `main`, their
-merge base; on main itself that is HEAD, and the ratios are about 1) exported with `git archive`
-into VAR_DIR/bench-baseline and served by a second gunicorn from there, against the same database
-(its extra tables unknown to the old code) and cache. One server runs at a time (they share
-the database); they alternate slice by slice, the first of each pair alternating too (ABBA), so
-that the machine's drift touches both alike. Each REST endpoint's figure is the median, over the
-slices, of after / before requests per second (each pair run back to back), with a target of
->= 0.9.
+merge base) exported with `git archive` into VAR_DIR/bench-baseline and served by a second
+gunicorn from there, against the same database and cache. The two share one database, so a
+baseline whose migrations differ from this tree's is not run (the section says so and reports
+this tree alone); nor is this tree compared with itself (on main the merge base is HEAD). One
+server runs at a time (they share the database); they alternate slice by slice, the first of each
+pair alternating too (ABBA), so that the machine's drift touches both alike. Each REST
+endpoint's figure is the median, over the slices, of after / before requests per second (each
+pair run back to back), with a target of >= 0.9.
 
 One wrk run per endpoint, each for the same time with the same connections:
 - trivial: GET /api/bench/ping/ (bench/urls.py: no auth, no query): the server's ceiling;
@@ -139,9 +140,28 @@ BASELINE_REF = _baseline_ref()
 BASELINE_DIR = Path(os.environ.get("VAR_DIR", ROOT / "var")) / "bench-baseline"
 
 
+def _baseline_refusal() -> str | None:
+    """Why the baseline cannot run beside this tree, or None."""
+    here = _git("rev-parse", "HEAD").stdout.decode().strip()
+    there = _git("rev-parse", "--verify", f"{BASELINE_REF}^{{commit}}")
+    if there.returncode != 0:
+        return f"{BASELINE_REF} is not a commit here"
+    if there.stdout.decode().strip() == here and not _git("status", "--porcelain").stdout:
+        return f"{BASELINE_REF} is this tree (set BENCH_BASELINE_REF to compare with another)"
+    # Migrations of this tree, committed or not, against the baseline's.
+    changed = _git("diff", "--name-only", BASELINE_REF, "--", "*/migrations/*.py")
+    if changed.stdout.strip():
+        return f"{BASELINE_REF} has another schema (its migrations differ; one database is shared)"
+    return None
+
+
 def baseline_tree() -> Path | None:
     """The baseline's source exported under VAR_DIR/bench-baseline (removed at the end of the
-    section), or None without git or the ref."""
+    section), or None without git or the ref, or when it cannot share this tree's database."""
+    refusal = _baseline_refusal()
+    if refusal is not None:
+        print(f"  no before/after: {refusal}")
+        return None
     target = BASELINE_DIR
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
@@ -372,6 +392,10 @@ def _record(results: Results, measured: dict[str, dict]) -> None:
         "cached list / uncached list (requests/s)",
         rates["cached list"] / rates["uncached list"],
     )
+    # The cost of a request against authentication alone (GET /api/auth/me/), in server time.
+    me = rates["GET /api/auth/me/"]
+    for name in ("uncached list", "message POST"):
+        results.add(SECTION, f"cost of {name} / cost of me", me / rates[name], target=("<=", 2.0))
     results.series["http"] = {name: result["percentiles"] for name, result in measured.items()}
 
 
@@ -405,7 +429,7 @@ def run(results: Results, sizes: Sizes) -> None:
     section_header(
         f"6. HTTP: gunicorn 2 workers, wrk 1 thread {CONNECTIONS} connections, "
         f"{sizes.http_seconds}s per endpoint in {sizes.http_slices} interleaved slices, "
-        f"this tree and {BASELINE_REF} in alternating slices"
+        f"beside {BASELINE_REF} in alternating slices where it can run"
     )
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (Debian: apt-get install -y wrk)")
@@ -416,8 +440,13 @@ def run(results: Results, sizes: Sizes) -> None:
     fixture = _fixture()
     # Cached entries outlive the section (with two servers it runs longer than the default 60 s
     # lifetime): the HIT check after each slice then tells an invalidation from an expiry.
+    # DJANGO_SECURE_SSL_REDIRECT: older trees' bench settings did not turn the redirect off.
     env = dict(
-        os.environ, CACHE_URL=cache_url, JWT_ACCESS_MINUTES="60", MESSAGE_LIST_CACHE_TIMEOUT="900"
+        os.environ,
+        CACHE_URL=cache_url,
+        JWT_ACCESS_MINUTES="60",
+        MESSAGE_LIST_CACHE_TIMEOUT="900",
+        DJANGO_SECURE_SSL_REDIRECT="0",
     )
     roots = {"after": ROOT}
     baseline = baseline_tree()

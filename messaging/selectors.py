@@ -10,6 +10,7 @@ from django.db.models.expressions import RawSQL
 
 from accounts.models import User
 from chats.selectors import conversation_ids_of
+from core.prepared import PreparedRows
 from messaging.models import Message, MessageHistory, Notification
 from messaging.shapes import MESSAGE_ROW
 
@@ -19,19 +20,42 @@ def message_list_for_user(*, user: User):
     return Message.objects.for_user(user).with_read_state(user).for_list()
 
 
-def message_rows_for_user(*, user: User):
-    """The same messages as rows (`messaging.shapes.MESSAGE_ROW`), for the list endpoint."""
+# The row lists below are compiled to SQL once per shape (core.prepared): their builders take
+# ids, and read nothing of a user but the primary key.
+
+
+def _message_rows(user_id: int):
+    user = User(pk=user_id)
     return Message.objects.for_user(user).with_read_state(user).values(*MESSAGE_ROW)
 
 
-def conversation_message_rows(*, user: User, conversation_id: int):
-    """A conversation's messages as rows, with `read` as `user` sees it."""
+def message_rows_for_user(*, user: User) -> PreparedRows:
+    """The same messages as rows (`messaging.shapes.MESSAGE_ROW`), for the list endpoint."""
+    return PreparedRows(Message, _message_rows, {"user_id": user.pk})
+
+
+def _unread_rows(user_id: int):
+    return Message.unread.unread_for_user(User(pk=user_id)).values(*MESSAGE_ROW)
+
+
+def unread_message_rows(*, user: User) -> PreparedRows:
+    """`Message.unread.unread_for_user(user)` as rows."""
+    return PreparedRows(Message, _unread_rows, {"user_id": user.pk})
+
+
+def _conversation_rows(user_id: int, conversation_id: int):
     return (
         Message.objects.visible()
         .filter(conversation_id=conversation_id)
-        .with_read_state(user)
+        .with_read_state(User(pk=user_id))
         .values(*MESSAGE_ROW)
     )
+
+
+def conversation_message_rows(*, user: User, conversation_id: int) -> PreparedRows:
+    """A conversation's messages as rows, with `read` as `user` sees it."""
+    ids = {"user_id": user.pk, "conversation_id": int(conversation_id)}
+    return PreparedRows(Message, _conversation_rows, ids)
 
 
 def message_get_for_user(*, user: User, pk) -> Message | None:

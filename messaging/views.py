@@ -130,7 +130,7 @@ class MessageViewSet(
     @action(detail=False)
     @cached_list("unread")
     def unread(self, request):
-        rows = Message.unread.unread_for_user(request.user).values(*shapes.MESSAGE_ROW)
+        rows = selectors.unread_message_rows(user=request.user)
         return _paginated_rows(self, rows)
 
     @extend_schema(request=None, responses={200: MessageSerializer})
