@@ -74,7 +74,7 @@ SEND_LIMITS = [MessageSendThrottle, MessageSendDailyThrottle]
 def _paginated_rows(view, rows) -> Response:
     """A page of message rows, shaped as MessageSerializer shapes a message."""
     page = view.paginate_queryset(rows)
-    return view.get_paginated_response([shapes.message_row_body(row) for row in page])
+    return view.get_paginated_response(shapes.message_row_bodies(page))
 
 
 class MessageViewSet(

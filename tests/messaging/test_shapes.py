@@ -80,3 +80,14 @@ def test_list_rows_equal_the_serializer_for_each_reader(alice, bob, carol):
         for row in rows:
             expected = MessageSerializer(messages[row["id"]]).data
             assert shapes.message_row_body(row) == expected
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata"])
+def test_a_page_of_rows_renders_in_the_current_zone_like_the_serializer(alice, bob, zone):
+    reply = services.message_send(sender=bob, receiver=alice, content="re")
+    services.message_edit(message=reply, editor=bob, content="re, edited")
+    with timezone.override(zone):
+        bodies = shapes.message_row_bodies(selectors.message_rows_for_user(user=alice))
+        expected = MessageSerializer(selectors.message_get_for_user(user=alice, pk=reply.pk)).data
+    assert bodies == [expected]
+    assert bodies[0]["edited_at"].endswith("Z") == (zone == "UTC")
