@@ -50,14 +50,17 @@ superuser: migrate
 	$(PY) manage.py createsuperuser
 
 bench: $(STAMP)
+	bin/ensure-services redis wrk
 	$(PY) -m bench
 
 bench-smoke: $(STAMP)
+	bin/ensure-services redis wrk
 	$(PY) -m bench --smoke
 
-# Sections 7 (isolation: notifications during a big purge) and 8 (capacity: 1 -> 2 worker and
+# Sections 8 (isolation: notifications during a big purge) and 9 (capacity: 1 -> 2 worker and
 # web processes, with CPU) alone; BENCHMARKS.md's capacity model comes from them.
 bench-capacity: $(STAMP)
+	bin/ensure-services redis wrk
 	$(PY) -m bench --only 8,9
 
 # The reference deployment on this machine (README.md, "The reference deployment"): HAProxy, two
