@@ -4,7 +4,9 @@ run` runs them (SQLite, and a worker writing notifications while the POSTs come 
 when DATABASE_URL names it).
 
 Each pair alternates slice by slice (ABBA), wrk 1 thread 4 connections; the slices of each
-endpoint are pooled. Figures: requests/s, p50 and p99 of each, and the ratios against targets:
+endpoint are pooled. Figures: requests/s, p50 and p99 of each, the CPU time per request of the
+web processes and of the worker (read from /proc: where the time goes when the two cores are
+shared), and the ratios against targets:
 - POST a direct message: ours writes the message and an outbox event and the worker makes the
   notification; the naive one writes the notification in the request. Ours p50 <= 1.1 x the
   naive p50 and ours p99 <= 1.5 x the naive p99;
@@ -18,7 +20,16 @@ from __future__ import annotations
 import os
 import shutil
 
-from bench.harness import OUT_DIR, Results, Sizes, flush_redis, purge_queue, section_header
+from bench.harness import (
+    OUT_DIR,
+    CpuMeter,
+    Results,
+    Sizes,
+    flush_redis,
+    process_tree,
+    purge_queue,
+    section_header,
+)
 from bench.harness import worker as bench_worker
 from bench.http import LUA_POST, Gunicorn, _fixture, _merge, _request, _wrk
 
@@ -58,8 +69,20 @@ def _same_page(base: str, f: dict) -> None:
             raise AssertionError(f"{pair}: ours and the naive endpoint answer different pages")
 
 
-def _measure(server: Gunicorn, f: dict, sizes: Sizes) -> dict[tuple[str, str], list[dict]]:
-    parts: dict[tuple[str, str], list[dict]] = {}
+Key = tuple[str, str]  # (pair, side)
+
+
+def _measure(
+    server: Gunicorn, worker_pid: int, f: dict, sizes: Sizes
+) -> tuple[dict[Key, list[dict]], dict[Key, dict[str, float]]]:
+    """wrk's results of each side's slices, and the CPU seconds each side's slices used per
+    group of processes (the web server's, the worker's, the machine's)."""
+    parts: dict[Key, list[dict]] = {}
+    cpu: dict[Key, dict[str, float]] = {}
+    groups = {
+        "web": lambda: process_tree(server.process.pid),
+        "worker": lambda: process_tree(worker_pid),
+    }
     seconds = max(1, round(sizes.http_seconds / sizes.http_slices))
     for pair, paths in PAIRS.items():
         for slice_no in range(sizes.http_slices):
@@ -67,19 +90,38 @@ def _measure(server: Gunicorn, f: dict, sizes: Sizes) -> dict[tuple[str, str], l
             for side in sides:
                 url, token, script = _run(server.base, paths[side == "naive"], f, pair)
                 tag = f"b{len(parts)}-{slice_no}"
-                parts.setdefault((pair, side), []).append(_wrk(url, seconds, token, script, tag))
-    return parts
+                with CpuMeter(groups) as meter:
+                    result = _wrk(url, seconds, token, script, tag)
+                parts.setdefault((pair, side), []).append(result)
+                used = cpu.setdefault((pair, side), {})
+                for name, cores in meter.cores.items():
+                    used[name] = used.get(name, 0.0) + cores * meter.seconds
+    return parts, cpu
 
 
 def _pct(result: dict, p: float) -> float:
     return dict((q, v) for q, v in result["percentiles"])[p]
 
 
-def _record(results: Results, merged: dict[tuple[str, str], dict]) -> None:
+def _record(results: Results, merged: dict[Key, dict], cpu: dict[Key, dict[str, float]]) -> None:
     rate = {key: m["requests"] / m["seconds"] for key, m in merged.items()}
     for (pair, side), m in merged.items():
         note = f"p50 {_pct(m, 50):.1f} ms, p99 {_pct(m, 99):.1f} ms, {m['requests']:,} requests"
         results.add(SECTION, f"{pair}, {side}: requests/s", rate[(pair, side)], "req/s", note=note)
+        used = cpu[(pair, side)]
+        per_request = {name: 1000 * s / m["requests"] for name, s in used.items()}
+        note = (
+            f"web {per_request['web']:.2f} + worker {per_request['worker']:.2f} ms; "
+            f"machine {per_request['machine']:.2f} ms, "
+            f"{used['machine'] / m['seconds']:.2f} of {os.cpu_count()} cores busy"
+        )
+        results.add(
+            SECTION,
+            f"{pair}, {side}: CPU per request (web + worker)",
+            per_request["web"] + per_request["worker"],
+            "ms",
+            note=note,
+        )
     post = "POST a direct message"
     ours, naive = merged[(post, "ours")], merged[(post, "naive")]
     results.add(
@@ -114,7 +156,8 @@ def run(results: Results, sizes: Sizes) -> None:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (Debian: apt-get install -y wrk)")
     purge_queue()
-    bench_worker()  # make run's shape: the worker writes notifications while the POSTs come in
+    # make run's shape: the worker writes notifications while the POSTs come in
+    worker_pid = bench_worker().process.pid
     cache_url = os.environ["BENCH_CACHE_URL"]
     flush_redis(cache_url)
     f = _fixture()
@@ -127,9 +170,9 @@ def run(results: Results, sizes: Sizes) -> None:
                 for path in paths:
                     _request(server.base, f"{path}?page_size={PAGE}", f["token"])
         _same_page(server.base, f)
-        parts = _measure(server, f, sizes)
+        parts, cpu = _measure(server, worker_pid, f, sizes)
     finally:
         server.stop()
         purge_queue()
         flush_redis(cache_url)
-    _record(results, {key: _merge(slices) for key, slices in parts.items()})
+    _record(results, {key: _merge(slices) for key, slices in parts.items()}, cpu)

@@ -1,4 +1,4 @@
-"""Section 8: capacity, the figures BENCHMARKS.md's capacity model is built from.
+"""Section 9: capacity, the figures BENCHMARKS.md's capacity model is built from.
 
 Worker, 1 -> 2 processes (one node, prefork concurrency 1, then 2):
 - drain rate: N direct messages committed while the consumer is paused, then drained;

@@ -409,12 +409,16 @@ def stop_worker() -> None:
 
 
 def set_consuming(on: bool) -> None:
-    """Pause or resume the worker's consumption of its queues (remote control)."""
+    """Pause or resume the running worker's consumption of its queues (remote control).
+
+    The worker as it is: `worker()` would replace one of another concurrency (section 9's
+    one-process worker) with the default one."""
     from celery_app import app
 
+    current = _worker if _worker is not None else worker()
     method = app.control.add_consumer if on else app.control.cancel_consumer
     for name in queue_names():
-        replies = method(name, destination=[worker().hostname], reply=True, timeout=5)
+        replies = method(name, destination=[current.hostname], reply=True, timeout=5)
         if not replies:
             raise RuntimeError(f"the worker did not answer {method.__name__}")
 
@@ -491,7 +495,7 @@ class CpuMeter:
         return self
 
     def __exit__(self, *exc) -> None:
-        seconds = time.monotonic() - self._t
+        seconds = self.seconds = time.monotonic() - self._t
         for name, start in self._start.items():
             self.cores[name] = _used(start) / _HZ / seconds
         busy, total = (b - a for a, b in zip(self._machine, _machine_ticks(), strict=True))

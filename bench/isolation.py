@@ -1,4 +1,4 @@
-"""Section 7: a purge of 100,000 messages does not delay notifications (queues of their own).
+"""Section 8: a purge of 100,000 messages does not delay notifications (queues of their own).
 
 One worker node consumes the latency queue (notifications, history, the relay) and another
 the bulk queue (the purge, the prunes), as in the reference deployment (`make cluster`). Messages
