@@ -153,6 +153,9 @@ def _set_up(db: BenchDatabase, broker_url: str, cache_url: str, args, sizes) -> 
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
+    # Production serves the admin's and the API browser's files through WhiteNoise from
+    # STATIC_ROOT, as a deployment's collectstatic leaves it.
+    call_command("collectstatic", interactive=False, verbosity=0)
     return {
         "mode": sizes.name,
         "command": "python -m bench" + (" --smoke" if args.smoke else ""),
