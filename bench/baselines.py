@@ -103,25 +103,24 @@ def _pct(result: dict, p: float) -> float:
     return dict((q, v) for q, v in result["percentiles"])[p]
 
 
+def _record_cpu(results: Results, name: str, merged: dict, used: dict[str, float]) -> None:
+    """CPU milliseconds per request: the web processes' and the worker's, and the machine's."""
+    per_request = {group: 1000 * seconds / merged["requests"] for group, seconds in used.items()}
+    note = (
+        f"web {per_request['web']:.2f} + worker {per_request['worker']:.2f} ms; "
+        f"machine {per_request['machine']:.2f} ms, "
+        f"{used['machine'] / merged['seconds']:.2f} of {os.cpu_count()} cores busy"
+    )
+    total = per_request["web"] + per_request["worker"]
+    results.add(SECTION, f"{name}: CPU per request (web + worker)", total, "ms", note=note)
+
+
 def _record(results: Results, merged: dict[Key, dict], cpu: dict[Key, dict[str, float]]) -> None:
     rate = {key: m["requests"] / m["seconds"] for key, m in merged.items()}
     for (pair, side), m in merged.items():
         note = f"p50 {_pct(m, 50):.1f} ms, p99 {_pct(m, 99):.1f} ms, {m['requests']:,} requests"
         results.add(SECTION, f"{pair}, {side}: requests/s", rate[(pair, side)], "req/s", note=note)
-        used = cpu[(pair, side)]
-        per_request = {name: 1000 * s / m["requests"] for name, s in used.items()}
-        note = (
-            f"web {per_request['web']:.2f} + worker {per_request['worker']:.2f} ms; "
-            f"machine {per_request['machine']:.2f} ms, "
-            f"{used['machine'] / m['seconds']:.2f} of {os.cpu_count()} cores busy"
-        )
-        results.add(
-            SECTION,
-            f"{pair}, {side}: CPU per request (web + worker)",
-            per_request["web"] + per_request["worker"],
-            "ms",
-            note=note,
-        )
+        _record_cpu(results, f"{pair}, {side}", m, cpu[(pair, side)])
     post = "POST a direct message"
     ours, naive = merged[(post, "ours")], merged[(post, "naive")]
     results.add(
