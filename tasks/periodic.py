@@ -11,26 +11,20 @@ from __future__ import annotations
 
 import logging
 import uuid
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.core.cache import cache
 from django.db import connection
 
+from core.locks import advisory_key
+
 logger = logging.getLogger(__name__)
-
-# The first key of our advisory locks ("msgp"), so that they never meet another application's.
-ADVISORY_NAMESPACE = 0x6D736770
-
-
-def _advisory_key(name: str) -> int:
-    return zlib.crc32(name.encode()) - 2**31  # PostgreSQL's int4 range
 
 
 @contextmanager
 def _advisory_lock(name: str) -> Iterator[bool]:
-    key = (ADVISORY_NAMESPACE, _advisory_key(name))
+    key = advisory_key(name)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
         held = cursor.fetchone()[0]

@@ -8,6 +8,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
@@ -126,6 +127,47 @@ def test_concurrent_drains_never_take_the_same_event():
         thread.join(timeout=60)
     assert sorted(taken[0] + taken[1]) == list(range(40))  # each exactly once
     assert not OutboxEvent.objects.filter(processed_at__isnull=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_drains_of_one_coalesced_task_run_one_after_the_other_in_order():
+    """A second drain (here a task for the newest event) waits for the first to commit, so the
+    newer batch never commits first: on PostgreSQL an advisory lock, on SQLite the write lock."""
+    events = _events(4)
+    log: list[tuple[str, list[int]]] = []
+    first_started = threading.Event()
+
+    def drain(name: str, first_id: str | None) -> None:
+        def handler(batch):
+            log.append((f"{name} starts", [e.payload["i"] for e in batch]))
+            if name == "first":
+                first_started.set()
+                time.sleep(0.3)  # the second drain comes now
+            log.append((f"{name} ends", []))
+
+        try:
+            outbox.outbox_drain(
+                task="notification_create_for_messages",
+                first_id=first_id,
+                handler=handler,
+                batch_size=2,
+            )
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=drain, args=("first", None))
+    first.start()
+    assert first_started.wait(timeout=10)
+    second = threading.Thread(target=drain, args=("second", str(events[3].pk)))
+    second.start()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    assert log == [
+        ("first starts", [0, 1]),
+        ("first ends", []),
+        ("second starts", [3, 2]),
+        ("second ends", []),
+    ]
 
 
 @pytest.mark.django_db
@@ -410,3 +452,34 @@ def test_a_draining_task_takes_the_events_that_came_in_while_it_drained(shared_c
     assert taken == 4 and batches == [[0, 1, 2], [9]]
     assert not OutboxEvent.objects.filter(processed_at__isnull=True).exists()
     assert outbox._already_queued("notification_create_for_messages") is False  # cleared
+
+
+@pytest.mark.django_db
+def test_a_draining_task_waits_a_moment_for_the_next_event_before_it_clears_its_mark(
+    shared_cache,
+):
+    """Under steady traffic the next event comes milliseconds after a round finds nothing: the
+    task looks again for DRAIN_LINGER_SECONDS with its mark standing (so that event publishes no
+    task of its own) and takes it."""
+    task = "notification_create_for_messages"
+    _events(1)
+    marks_when_it_came: list[bool] = []
+    real_pending = outbox._pending
+
+    def pending(name):
+        if not marks_when_it_came:  # the first look after an empty round: an event comes in
+            marks_when_it_came.append(cache.get(outbox._queued_key(task)) is not None)
+            OutboxEvent.objects.create(task=task, payload={"i": 9})
+        return real_pending(name)
+
+    assert outbox._already_queued(task) is False  # sets the mark, as the publisher does
+    batches: list[list] = []
+    with mock.patch.object(outbox, "_pending", pending):
+        taken = outbox.outbox_drain_all(
+            task=task,
+            first_id=None,
+            handler=lambda batch: batches.append([e.payload["i"] for e in batch]),
+        )
+    assert taken == 2 and batches == [[0], [9]]
+    assert marks_when_it_came == [True]  # the mark stood while the task waited
+    assert cache.get(outbox._queued_key(task)) is None  # and is cleared when nothing came
