@@ -7,17 +7,21 @@ tmp_path), as a newcomer's shell would be. Also: the README lists every variable
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import stat
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 from django.core.management.base import CommandError
 
 from messaging_app import test_runner
-from testkit import ROOT
+from testkit import ROOT, free_port, wait_until
 
 SETTINGS_DIR = ROOT / "messaging_app" / "settings"
 
@@ -236,3 +240,90 @@ def test_the_locmem_cache_holds_a_bounded_number_of_bounded_entries(settings):
     for i in range(max_entries + 500):
         cache.set(f"k{i}", i)
     assert len(cache._cache) <= max_entries
+
+
+def test_make_runs_script_serves_the_api_on_the_local_settings_and_delivers(tmp_path):
+    """`bin/run`, as `make run` calls it after migrating, with no variable set but the ports and
+    (so that it shares nothing with this machine) the filesystem broker: the API answers on the
+    local settings, and a message sent through it gets its notification from the worker."""
+    var_dir = tmp_path / "var"
+    migrated = run(["manage.py", "migrate", "--noinput"], var_dir, timeout=180)
+    assert migrated.returncode == 0, migrated.stderr[-3000:]
+    port, flower_port = free_port(), free_port()
+    env = {
+        **checkout_env(var_dir),
+        "PORT": str(port),
+        "FLOWER_PORT": str(flower_port),
+        "CELERY_BROKER_URL": "filesystem://",
+    }
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(ROOT / "bin" / "run")],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def serving() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"bin/run exited:\n{log.read_text()[-3000:]}")
+            return _status(f"{base}/api/health/live/") == 200
+
+        wait_until(serving, timeout=90, what="the API")
+        tokens = [_login(base, f"runner{i}") for i in range(2)]
+        me = _json("GET", f"{base}/api/auth/me/", token=tokens[1])
+        sent = _json(
+            "POST", f"{base}/api/messaging/messages/", tokens[0], receiver=me["id"], content="hi"
+        )
+        assert sent["content"] == "hi"
+
+        def notified() -> bool:
+            page = _json("GET", f"{base}/api/messaging/notifications/", token=tokens[1])
+            return [n["message"]["id"] for n in page["results"]] == [sent["id"]]
+
+        wait_until(notified, timeout=60, what="the worker's notification")
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    output = log.read_text()
+    assert "Live delivery: polling the event table" in output, output[-3000:]
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
+
+
+def _json(method: str, url: str, token: str | None = None, **body) -> dict:
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        url,
+        method=method,
+        data=json.dumps(body).encode() if body else None,
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        return json.loads(response.read())
+
+
+def _login(base: str, name: str) -> str:
+    password = "a-long-Passw0rd-for-tests"
+    email = f"{name}@example.com"
+    _json("POST", f"{base}/api/auth/register/", username=name, password=password, email=email)
+    return _json("POST", f"{base}/api/auth/token/", username=name, password=password)["access"]
