@@ -82,12 +82,16 @@ def test_broker_down_loses_nothing(make_user, tmp_path, settings):
             redis.start()
             back = time.monotonic()
             # 50 direct messages -> bob; 50 group messages -> bob and carol
-            wait_until(
-                lambda: (
-                    Notification.objects.count() == 150 and MessageHistory.objects.count() == 20
-                ),
-                timeout=60,
-            )
+            try:
+                wait_until(
+                    lambda: (
+                        Notification.objects.count() == 150 and MessageHistory.objects.count() == 20
+                    ),
+                    timeout=60,
+                )
+            except AssertionError as missing:  # say what the worker did meanwhile
+                log = (tmp_path / "worker.log").read_text()[-4000:]
+                raise AssertionError(f"{missing}; the worker's log ends:\n{log}") from None
             recovered = time.monotonic() - back
         assert recovered <= 5.0, f"delivered {recovered:.1f}s after the broker came back"
         wait_until(lambda: not OutboxEvent.objects.filter(processed_at__isnull=True).exists())
