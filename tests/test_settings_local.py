@@ -13,15 +13,13 @@ import signal
 import stat
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from django.core.management.base import CommandError
 
 from messaging_app import test_runner
-from testkit import ROOT, free_port, wait_until
+from testkit import ROOT, HttpApi, free_port, wait_until
 
 SETTINGS_DIR = ROOT / "messaging_app" / "settings"
 
@@ -272,18 +270,18 @@ def test_make_runs_script_serves_the_api_on_the_local_settings_and_delivers(tmp_
         def serving() -> bool:
             if process.poll() is not None:
                 raise AssertionError(f"bin/run exited:\n{log.read_text()[-3000:]}")
-            return _status(f"{base}/api/health/live/") == 200
+            return HttpApi(base, timeout=2).request("GET", "/api/health/live/")[0] == 200
 
         wait_until(serving, timeout=90, what="the API")
-        tokens = [_login(base, f"runner{i}") for i in range(2)]
-        me = _json("GET", f"{base}/api/auth/me/", token=tokens[1])
-        sent = _json(
-            "POST", f"{base}/api/messaging/messages/", tokens[0], receiver=me["id"], content="hi"
+        alice, bob = (HttpApi(base, _token(base, f"runner{i}")) for i in range(2))
+        _, me = bob.request("GET", "/api/auth/me/")
+        status, sent = alice.request(
+            "POST", "/api/messaging/messages/", {"receiver": me["id"], "content": "hi"}
         )
-        assert sent["content"] == "hi"
+        assert status == 201, sent
 
         def notified() -> bool:
-            page = _json("GET", f"{base}/api/messaging/notifications/", token=tokens[1])
+            _, page = bob.request("GET", "/api/messaging/notifications/")
             return [n["message"]["id"] for n in page["results"]] == [sent["id"]]
 
         wait_until(notified, timeout=60, what="the worker's notification")
@@ -298,32 +296,13 @@ def test_make_runs_script_serves_the_api_on_the_local_settings_and_delivers(tmp_
     assert "Live delivery: polling the event table" in output, output[-3000:]
 
 
-def _status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return 0
-
-
-def _json(method: str, url: str, token: str | None = None, **body) -> dict:
-    request = urllib.request.Request(  # noqa: S310 - loopback
-        url,
-        method=method,
-        data=json.dumps(body).encode() if body else None,
-        headers={
-            "Content-Type": "application/json",
-            **({"Authorization": f"Bearer {token}"} if token else {}),
-        },
+def _token(base: str, name: str) -> str:
+    """Register `name` through the API and return an access token."""
+    account = {"username": name, "password": "a-long-Passw0rd-for-tests"}
+    status, body = HttpApi(base).request(
+        "POST", "/api/auth/register/", {**account, "email": f"{name}@example.com"}
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
-        return json.loads(response.read())
-
-
-def _login(base: str, name: str) -> str:
-    password = "a-long-Passw0rd-for-tests"
-    email = f"{name}@example.com"
-    _json("POST", f"{base}/api/auth/register/", username=name, password=password, email=email)
-    return _json("POST", f"{base}/api/auth/token/", username=name, password=password)["access"]
+    assert status == 201, body
+    status, body = HttpApi(base).request("POST", "/api/auth/token/", account)
+    assert status == 200, body
+    return body["access"]
