@@ -195,6 +195,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_process_group(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM the process group of `process` (started with start_new_session=True), and SIGKILL
+    it if it has not exited within `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 class RedisServer:
     """A throwaway redis-server on a loopback port, which a test may stop and start again."""
 
@@ -437,12 +450,7 @@ class ServerProcess:
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+            stop_process_group(self.process)
             self._log.close()
 
 

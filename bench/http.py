@@ -28,7 +28,6 @@ import base64
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import urllib.parse
@@ -48,7 +47,7 @@ from bench.harness import (
     stop_worker,
 )
 from messaging.models import Message
-from testkit import free_port, wait_until
+from testkit import free_port, stop_process_group, wait_until
 
 SECTION = "6 http"
 CONNECTIONS = 4  # two per gunicorn worker: one in service, one waiting
@@ -214,13 +213,7 @@ class Gunicorn:
         wait_until(ready, timeout=timeout, interval=0.2, what="gunicorn")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        stop_process_group(self.process, timeout=15)
         self._log.close()
 
 

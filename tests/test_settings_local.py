@@ -7,9 +7,7 @@ tmp_path), as a newcomer's shell would be. Also: the README lists every variable
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import stat
 import subprocess
 import sys
@@ -19,7 +17,7 @@ import pytest
 from django.core.management.base import CommandError
 
 from messaging_app import test_runner
-from testkit import ROOT, HttpApi, free_port, wait_until
+from testkit import ROOT, HttpApi, free_port, stop_process_group, wait_until
 
 SETTINGS_DIR = ROOT / "messaging_app" / "settings"
 
@@ -286,12 +284,7 @@ def test_make_runs_script_serves_the_api_on_the_local_settings_and_delivers(tmp_
 
         wait_until(notified, timeout=60, what="the worker's notification")
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        stop_process_group(process, timeout=20)
     output = log.read_text()
     assert "Live delivery: polling the event table" in output, output[-3000:]
 
