@@ -309,7 +309,7 @@ def redis_cache_settings() -> dict:
     """CACHES for a Redis cache every process of this test run shares (worker_env passes it on)."""
     return {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.redis_cache.RedisCache",
             "LOCATION": TEST_REDIS_CACHE_URL,
             "KEY_PREFIX": f"test-{os.getpid()}",
         }

@@ -74,7 +74,8 @@ def live_publish(events: Iterable[Event]) -> list[LiveEvent]:
     if not events:
         return []
     now = timezone.now()
-    with transaction.atomic():
+    # No savepoint inside the caller's transaction: the events stand or fall with its change.
+    with transaction.atomic(savepoint=False):
         counts = Counter(e.user_id for e in events)
         last = _allocate(counts)
         next_seq = {user_id: last[user_id] - n + 1 for user_id, n in counts.items()}
@@ -87,10 +88,32 @@ def live_publish(events: Iterable[Event]) -> list[LiveEvent]:
                     user_id=event.user_id, seq=seq, type=event.type, data=event.data, created_at=now
                 )
             )
-        LiveEvent.objects.bulk_create(rows, batch_size=1_000)
-        payload = _payload(rows)
-        transaction.on_commit(lambda: publish_rollback_unsafe(payload))
+        _insert(rows, now)
+        # Encoded after commit: on SQLite the transaction holds the one write lock.
+        transaction.on_commit(lambda: publish_rollback_unsafe(_payload(rows)))
     return rows
+
+
+def _insert(rows: list[LiveEvent], now: datetime) -> None:
+    """INSERT the rows with one executemany. The rows are returned without their ids, which
+    nothing reads (a user's log is addressed by seq).
+
+    Not `bulk_create`: its instances, per-field preparation and RETURNING cost about 0.1 ms a
+    row, and on SQLite this runs under the database's one write lock, which the web processes
+    wait for while the worker writes a round of events.
+    """
+    ops = connection.ops
+    created_at = ops.adapt_datetimefield_value(now)
+    table = ops.quote_name(LiveEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} (user_id, seq, type, data, created_at) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s)",
+            [
+                (r.user_id, r.seq, r.type, ops.adapt_json_value(r.data, None), created_at)
+                for r in rows
+            ],
+        )
 
 
 def _payload(rows: list[LiveEvent]) -> str:

@@ -300,9 +300,12 @@ def _read_marks(message_ids: list[int]) -> set[tuple[int, int]]:
     )
 
 
-def _message_events(kind: str, audience: list[tuple[Message, list[int]]]) -> list[Event]:
+def _message_events(
+    kind: str, audience: list[tuple[Message, list[int]]], reads: set[tuple[int, int]] | None = None
+) -> list[Event]:
     """One `kind` event per (message, user who sees it), the body as that user's REST view."""
-    reads = _read_marks([m.pk for m, _ in audience])
+    if reads is None:
+        reads = _read_marks([m.pk for m, _ in audience])
     return [
         Event(
             user_id,
@@ -338,6 +341,42 @@ def notification_create_for_messages(*, message_ids: Iterable[int]) -> int:
     whose sender's account is deleted, get none.
     """
     audience = _messages_with_audience(message_ids)
+    return _notify(audience, _message_events(MESSAGE_CREATED, audience))
+
+
+def notifications_prepare(*, message_ids: Iterable[int]) -> Callable[[Iterable[int]], int]:
+    """`notification_create_for_messages` in two steps, for a drain that reads before it writes
+    (outbox_drain's `prepare`): this reads the messages, their audiences and read marks and
+    builds the live events, outside any transaction; the function it returns, called in the
+    write transaction with the ids of the messages whose events it claimed, checks again what
+    may have changed in between (a message deleted or its sender's account, a read mark) and
+    writes the rows.
+    """
+    audience = _messages_with_audience(message_ids)
+    reads = _read_marks([m.pk for m, _ in audience])
+    events = _message_events(MESSAGE_CREATED, audience, reads)
+
+    def write(claimed_ids: Iterable[int]) -> int:
+        claimed = set(claimed_ids)
+        still = set(
+            Message.objects.visible()
+            .filter(pk__in=[m.pk for m, _ in audience if m.pk in claimed])
+            .values_list("pk", flat=True)
+        )
+        current = [(m, users) for m, users in audience if m.pk in still]
+        current_reads = _read_marks(sorted(still))
+        if current_reads == {(m, u) for m, u in reads if m in still}:
+            kept = [e for e in events if e.data["id"] in still]
+        else:
+            kept = _message_events(MESSAGE_CREATED, current, current_reads)
+        return _notify(current, kept)
+
+    return write
+
+
+def _notify(audience: list[tuple[Message, list[int]]], events: list[Event]) -> int:
+    """The notification rows of these messages for everyone but their senders, and the live
+    events (`events`: their `message.created`) with each recipient's `notification.created`."""
     now = timezone.now()
     notifications = [
         Notification(user_id=user_id, message_id=message.pk, created_at=now)
@@ -346,7 +385,6 @@ def notification_create_for_messages(*, message_ids: Iterable[int]) -> int:
     ]
     Notification.objects.bulk_create(notifications, ignore_conflicts=True, batch_size=1_000)
     cache.bump_notifications(n.user_id for n in notifications)  # after the worker's commit
-    events = _message_events(MESSAGE_CREATED, audience)
     bodies = {e.data["id"]: e.data for e in events}
     live_publish([*events, *_notification_events(audience, bodies)])
     return len(notifications)

@@ -34,6 +34,7 @@ from outbox.models import OutboxEvent
 logger = logging.getLogger(__name__)
 
 Redact = Callable[[dict[str, Any]], dict[str, Any]]
+Prepare = Callable[[list[OutboxEvent]], Callable[[list[OutboxEvent]], None]]
 
 
 def outbox_enqueue(*, task: str, payload: dict[str, Any], key: str = "") -> OutboxEvent:
@@ -221,7 +222,8 @@ def outbox_drain(
     *,
     task: str,
     first_id: str | None,
-    handler: Callable[[list[OutboxEvent]], None],
+    handler: Callable[[list[OutboxEvent]], None] | None = None,
+    prepare: Prepare | None = None,
     batch_size: int | None = None,
     redact: Redact | None = None,
 ) -> int:
@@ -234,15 +236,20 @@ def outbox_drain(
     hold back the others (it fails on its own, and dies after OUTBOX_MAX_ATTEMPTS). With
     `redact`, the events keep only what it leaves of their payloads, written in the same
     transaction that marks them processed.
+
+    Give `handler` to do all the work in the transaction, or `prepare` to read first: see
+    `_drain_prepared`.
     """
     batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
+    drain = _drain_batch if prepare is None else _drain_prepared
+    work = handler if prepare is None else prepare
     try:
-        return _drain_batch(task, first_id, handler, batch_size, redact)
+        return drain(task, first_id, work, batch_size, redact)
     except Exception:
         if batch_size == 1 or not first_id:
             raise
         logger.warning("outbox: a batch of %s failed; trying event %s alone", task, first_id)
-        return _drain_batch(task, first_id, handler, 1, redact)
+        return drain(task, first_id, work, 1, redact)
 
 
 # A draining task goes round at most this many times before it leaves the rest to new tasks,
@@ -256,7 +263,9 @@ DRAIN_PAUSE_SECONDS = 0.005
 DRAIN_LINGER_SECONDS = 0.025
 
 
-def outbox_drain_all(*, task: str, first_id: str | None, handler, redact=None) -> int:
+def outbox_drain_all(
+    *, task: str, first_id: str | None, handler=None, prepare=None, redact=None
+) -> int:
     """Drain until nothing of `task` is pending; return how many events were processed.
 
     While it drains, the coalescing mark stands, so the events committed meanwhile publish no
@@ -270,7 +279,12 @@ def outbox_drain_all(*, task: str, first_id: str | None, handler, redact=None) -
     for _ in range(DRAIN_ROUNDS):
         batch_size = settings.OUTBOX_BATCH_SIZE
         taken = outbox_drain(
-            task=task, first_id=first_id, handler=handler, batch_size=batch_size, redact=redact
+            task=task,
+            first_id=first_id,
+            handler=handler,
+            prepare=prepare,
+            batch_size=batch_size,
+            redact=redact,
         )
         first_id, total = None, total + taken
         if taken:
@@ -307,18 +321,58 @@ def _drain_batch(task: str, first_id: str | None, handler, batch_size: int, reda
     with transaction.atomic():
         if task in settings.OUTBOX_COALESCED_TASKS:
             _one_drainer_at_a_time(task)
-        pending = OutboxEvent.objects.select_for_update(skip_locked=True).filter(
-            task=task, processed_at__isnull=True
-        )
-        events = list(pending.filter(pk=first_id)) if first_id else []
-        if len(events) < batch_size:
-            others = pending.filter(dead_at__isnull=True).exclude(pk__in=[e.pk for e in events])
-            events += list(others.order_by("created_at")[: batch_size - len(events)])
+        events = _pending_batch(task, first_id, batch_size, lock=True)
         if not events:
             return 0
         handler(events)
         _mark_processed(events, redact)
     return len(events)
+
+
+def _pending_batch(task: str, first_id: str | None, batch_size: int, *, lock: bool):
+    """The event named `first_id` if pending, then the oldest other pending ones that are not
+    dead, `batch_size` in all; with `lock`, only those no other worker holds, locked."""
+    pending = OutboxEvent.objects.filter(task=task, processed_at__isnull=True)
+    if lock:
+        pending = pending.select_for_update(skip_locked=True)
+    events = list(pending.filter(pk=first_id)) if first_id else []
+    if len(events) < batch_size:
+        others = pending.filter(dead_at__isnull=True).exclude(pk__in=[e.pk for e in events])
+        events += list(others.order_by("created_at")[: batch_size - len(events)])
+    return events
+
+
+# Reads first, then a short write transaction. A task that gives `prepare` instead of `handler`
+# has `prepare(events)` run outside any transaction: it reads what the events need and builds
+# the rows; the `write(events)` it returns runs in the transaction that claims them. On SQLite a
+# transaction holds the database's one write lock from its start, so a handler's reads and
+# Python work there (about 7 ms for a round of notifications) kept every web process that wanted
+# to write waiting; `write` should only check what may have changed since and insert.
+def _drain_prepared(task: str, first_id: str | None, prepare, batch_size: int, redact) -> int:
+    """Read a batch and `prepare` it, then claim what is still pending and write it."""
+    events = _pending_batch(task, first_id, batch_size, lock=False)
+    if not events:
+        return 0
+    write = prepare(events)
+    with transaction.atomic():
+        if task in settings.OUTBOX_COALESCED_TASKS:
+            _one_drainer_at_a_time(task)
+        claimed = _claim(events)
+        if claimed:
+            write(claimed)
+            _mark_processed(claimed, redact)
+    return len(claimed)
+
+
+def _claim(events: list[OutboxEvent]) -> list[OutboxEvent]:
+    """Those of `events` still pending and not held by another worker, locked until commit (a
+    drain that ran meanwhile may have processed some)."""
+    ids = set(
+        OutboxEvent.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=[e.pk for e in events], processed_at__isnull=True)
+        .values_list("pk", flat=True)
+    )
+    return [e for e in events if e.pk in ids]
 
 
 def _one_drainer_at_a_time(task: str) -> None:

@@ -13,7 +13,14 @@ def _handle(events: list[OutboxEvent]) -> None:
     services.notification_create_for_messages(message_ids=[e.payload["message_id"] for e in events])
 
 
+def _prepare(events: list[OutboxEvent]):
+    """Read and build before the write transaction; the returned function writes the rows of
+    the events the drain claimed."""
+    write = services.notifications_prepare(message_ids=[e.payload["message_id"] for e in events])
+    return lambda claimed: write(e.payload["message_id"] for e in claimed)
+
+
 @app.task(name=NAME, **TASK_OPTIONS)
 def notification_create_for_messages(event_id: str | None = None) -> int:
     """Process this event and up to OUTBOX_BATCH_SIZE - 1 other pending ones; return the count."""
-    return outbox_drain_all(task=NAME, first_id=event_id, handler=_handle)
+    return outbox_drain_all(task=NAME, first_id=event_id, prepare=_prepare)

@@ -632,7 +632,7 @@ def test_throttle_history_is_shared_through_the_redis_cache(low_rates, settings,
     redis_url = _redis_url()
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.redis_cache.RedisCache",
             "LOCATION": redis_url,
         }
     }  # the setting_changed signal resets django.core.cache.caches

@@ -15,7 +15,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
-REDIS_CACHE_BACKEND = "django.core.cache.backends.redis.RedisCache"
+REDIS_CACHE_BACKEND = "core.redis_cache.RedisCache"  # Django's, without a client per call
 
 
 class Env(environ.Env):
@@ -23,7 +23,8 @@ class Env(environ.Env):
 
     An empty variable counts as unset: `DJANGO_SECURE_SSL_REDIRECT= gunicorn ...` keeps the secure
     default instead of reading as false. `locmem://` names LocMemCache, and redis:// always means
-    Django's own Redis cache backend (https://django-environ.readthedocs.io/en/latest/types.html).
+    Django's own Redis cache backend, in core/redis_cache.py's subclass
+    (https://django-environ.readthedocs.io/en/latest/types.html).
     """
 
     CACHE_SCHEMES = {

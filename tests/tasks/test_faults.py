@@ -201,7 +201,7 @@ def test_transient_database_error_is_retried(alice, bob, monkeypatch):
     from messaging import services
 
     calls = {"n": 0}
-    real = services.notification_create_for_messages
+    real = services.notifications_prepare  # the task's first step (its reads)
 
     def flaky(**kwargs):
         calls["n"] += 1
@@ -209,7 +209,7 @@ def test_transient_database_error_is_retried(alice, bob, monkeypatch):
             raise OperationalError("server closed the connection unexpectedly")
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "notification_create_for_messages", flaky)
+    monkeypatch.setattr(services, "notifications_prepare", flaky)
     redis = RedisServer().start()  # a broker of its own: no other worker may take the task
     try:
         with (

@@ -53,7 +53,7 @@ def two_workers(django_db_setup, django_db_blocker, shared_cache):
 
 @pytest.fixture
 def cache_of_the_workers(shared_cache):
-    backend = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": shared_cache}
+    backend = {"BACKEND": "core.redis_cache.RedisCache", "LOCATION": shared_cache}
     with override_settings(CACHES={"default": backend}):
         yield
 
