@@ -222,7 +222,7 @@ def outbox_drain(
     *,
     task: str,
     first_id: str | None,
-    handler: Callable[[list[OutboxEvent]], None] | None = None,
+    handler: Callable[[list[OutboxEvent]], None],
     prepare: Prepare | None = None,
     batch_size: int | None = None,
     redact: Redact | None = None,
@@ -237,12 +237,13 @@ def outbox_drain(
     `redact`, the events keep only what it leaves of their payloads, written in the same
     transaction that marks them processed.
 
-    Give `handler` to do all the work in the transaction, or `prepare` to read first: see
-    `_drain_prepared`.
+    `handler` does all the work in the transaction. A task may also give `prepare`, which reads
+    first (`_drain_prepared`); it is used where OUTBOX_READ_BEFORE_WRITE says so (SQLite).
     """
     batch_size = batch_size or settings.OUTBOX_BATCH_SIZE
-    drain = _drain_batch if prepare is None else _drain_prepared
-    work = handler if prepare is None else prepare
+    drain, work = _drain_batch, handler
+    if prepare is not None and settings.OUTBOX_READ_BEFORE_WRITE:
+        drain, work = _drain_prepared, prepare
     try:
         return drain(task, first_id, work, batch_size, redact)
     except Exception:
@@ -263,9 +264,7 @@ DRAIN_PAUSE_SECONDS = 0.005
 DRAIN_LINGER_SECONDS = 0.025
 
 
-def outbox_drain_all(
-    *, task: str, first_id: str | None, handler=None, prepare=None, redact=None
-) -> int:
+def outbox_drain_all(*, task: str, first_id: str | None, handler, prepare=None, redact=None) -> int:
     """Drain until nothing of `task` is pending; return how many events were processed.
 
     While it drains, the coalescing mark stands, so the events committed meanwhile publish no

@@ -14,8 +14,8 @@ def _handle(events: list[OutboxEvent]) -> None:
 
 
 def _prepare(events: list[OutboxEvent]):
-    """Read and build before the write transaction; the returned function writes the rows of
-    the events the drain claimed."""
+    """`_handle` in two steps where reading before the write transaction pays (SQLite): read and
+    build now; the returned function writes the rows of the events the drain claimed."""
     write = services.notifications_prepare(message_ids=[e.payload["message_id"] for e in events])
     return lambda claimed: write(e.payload["message_id"] for e in claimed)
 
@@ -23,4 +23,4 @@ def _prepare(events: list[OutboxEvent]):
 @app.task(name=NAME, **TASK_OPTIONS)
 def notification_create_for_messages(event_id: str | None = None) -> int:
     """Process this event and up to OUTBOX_BATCH_SIZE - 1 other pending ones; return the count."""
-    return outbox_drain_all(task=NAME, first_id=event_id, prepare=_prepare)
+    return outbox_drain_all(task=NAME, first_id=event_id, handler=_handle, prepare=_prepare)

@@ -16,8 +16,14 @@ from outbox.models import OutboxEvent
 from tasks.notifications import NAME, _handle, _prepare
 
 
+@pytest.fixture(autouse=True)
+def _read_before_write(settings):
+    """The SQLite default; the PostgreSQL suite runs the same path."""
+    settings.OUTBOX_READ_BEFORE_WRITE = True
+
+
 def _drain() -> int:
-    return outbox.outbox_drain(task=NAME, first_id=None, prepare=_prepare)
+    return outbox.outbox_drain(task=NAME, first_id=None, handler=_handle, prepare=_prepare)
 
 
 def _between_reads_and_write(monkeypatch, action) -> dict:
@@ -102,3 +108,26 @@ def test_a_read_mark_made_meanwhile_shows_in_the_live_event(monkeypatch, alice, 
     assert _drain() == 1
     created = LiveEvent.objects.get(user_id=bob.pk, type="message.created")
     assert created.data["read"] is True
+
+
+def test_only_sqlite_reads_before_it_writes():
+    """One write lock for the whole database there; row locks on PostgreSQL. (The settings
+    module itself: this file's fixture sets the setting.)"""
+    from messaging_app.settings import test as configured
+
+    assert configured.OUTBOX_READ_BEFORE_WRITE is (connection.vendor == "sqlite")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_reading_first_the_handler_does_it_all_in_the_transaction(
+    settings, monkeypatch, alice, bob
+):
+    settings.OUTBOX_READ_BEFORE_WRITE = False
+    services.message_send(sender=alice, receiver=bob, content="hi")
+
+    def not_called(**kwargs):
+        raise AssertionError("prepare used")
+
+    monkeypatch.setattr(services, "notifications_prepare", not_called)
+    assert _drain() == 1
+    assert _types(bob) == ["message.created", "notification.created"]
