@@ -18,6 +18,7 @@ from accounts.models import User
 from chats import selectors as chat_selectors
 from chats.models import Conversation
 from chats.services import membership_remove_all
+from core.prepared import PreparedRows
 from live.services import Event, live_forget_user, live_publish
 from messaging import cache, shapes
 from messaging.managers import LIST_FIELDS
@@ -48,19 +49,24 @@ CONVERSATION_REMOVED = "conversation.removed"
 # --- Messages -------------------------------------------------------------------------------
 
 
+def _live_pair(first_id: int, second_id: int):
+    users = User.objects.select_for_update(no_key=True).filter(pk__in=[first_id, second_id])
+    return users.values("pk")
+
+
 def _lock_live_users(*user_ids: int) -> None:
-    """Lock these accounts against deletion until commit, or refuse if one is already gone.
+    """Lock these accounts (one or two) against deletion until commit, or refuse if one is
+    already gone.
 
     A message committed after its sender's or receiver's purge had finished would stay behind
     for good; with the lock, the purge (which starts after the user row is deleted) sees it.
+    Every POST runs this inside its write transaction (on SQLite, under the database's one write
+    lock), so its SQL is compiled once (PreparedRows), not per request.
     """
     wanted = set(user_ids)
-    alive = set(
-        User.objects.select_for_update(no_key=True)
-        .filter(pk__in=wanted)
-        .values_list("pk", flat=True)
-    )
-    if alive != wanted:
+    first, second = (*wanted, *wanted)[:2]
+    rows = PreparedRows(User, _live_pair, {"first_id": first, "second_id": second})
+    if {row["pk"] for row in rows} != wanted:
         raise ValidationError({"receiver": ["This account no longer exists."]})
 
 

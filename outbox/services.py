@@ -67,6 +67,11 @@ def _handle_inline(event: OutboxEvent) -> None:
 # per process (a Celery publish costs about 1 ms, more than the database writes of a message).
 # Nothing is lost if the process dies first: the event is in the database and the relay sends
 # it. One publisher per process id, so that a fork (gunicorn, prefork) gets its own thread.
+# The coalescing mark (below) is checked before the hand-over, in the committing thread: one SET
+# NX to the cache, which the request has just used for its list versions anyway. Most events of
+# a busy system stop there; waking the thread for each cost a POST about 0.2 ms more of CPU than
+# the check itself (measured in process: ours / naive POST CPU 1.22 with the hand-over, 1.14-1.16
+# with the check first).
 RETRY_SECONDS = 1.0
 UNSENT_MAX = 100_000
 
@@ -85,6 +90,8 @@ class _Publisher:
         self.retry_timer: threading.Timer | None = None
 
     def submit(self, event: OutboxEvent) -> None:
+        if not self.unsent and _already_queued(event.task):
+            return  # a task of this name that has not started yet will drain this event too
         self.executor.submit(self._send, event)
 
     def flush(self, timeout: float) -> None:
@@ -102,8 +109,6 @@ class _Publisher:
     def _send(self, event: OutboxEvent) -> None:
         if self.unsent:  # the broker is down: wait behind the others, in order
             self.unsent.append(event)
-        elif _already_queued(event.task):
-            pass  # a task of this name that has not started yet will drain this event too
         elif not outbox_publish(event):
             _forget_queued(event.task)
             self.unsent.append(event)

@@ -1,5 +1,7 @@
 """Requests that lose a race with a concurrent delete or purge get a 4xx, never a 500."""
 
+import re
+
 import pytest
 from django.db import IntegrityError
 from django.urls import reverse
@@ -20,6 +22,29 @@ def test_sending_to_an_account_deleted_meanwhile_is_refused(alice, bob):
     with pytest.raises(ValidationError):
         services.message_send(sender=alice, receiver=stale_bob, content="too late")
     assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize("conversation", [False, True])
+def test_sending_locks_the_accounts_in_one_query(alice, bob, conversation):
+    """The sender and a direct receiver are locked against deletion until commit (on PostgreSQL
+    a row lock that the purge's delete waits for; SQLite's write lock serializes both)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from chats.models import Conversation
+
+    chat = Conversation.objects.create(created_by=alice)
+    chat.participants.add(alice, bob)
+    with CaptureQueriesContext(connection) as queries:
+        if conversation:
+            services.conversation_message_post(sender=alice, conversation=chat, content="x")
+        else:
+            services.message_send(sender=alice, receiver=bob, content="x")
+    locks = [q["sql"] for q in queries if 'FROM "accounts_user"' in q["sql"]]
+    assert len(locks) == 1
+    assert (" FOR NO KEY UPDATE" in locks[0]) is connection.features.has_select_for_update
+    locked = {int(pk) for pk in re.search(r"IN \(([^)]*)\)", locks[0]).group(1).split(",")}
+    assert locked == ({alice.pk} if conversation else {alice.pk, bob.pk})
 
 
 def test_a_service_refusal_is_a_json_400(alice, bob, monkeypatch):
