@@ -48,7 +48,9 @@ class PreparedRows:
     """The rows of `build(**ids)` (a `.values()` queryset of `model`), compiled once per shape.
 
     `build` must use each of `ids` (integers) only as a query parameter, never to decide the
-    shape of the query: it is called once per shape with stand-in values.
+    shape of the query: it is called once per shape with stand-in values. The names of `ids`
+    are part of the shape: `build(**ids)` may take a list of any length (`pk__in`) as
+    `id0`, `id1`, ... (`id_params`).
     """
 
     model: type[models.Model]
@@ -88,7 +90,8 @@ class PreparedRows:
 
     def _compiled(self, connection, start: int, stop: int | None) -> _Compiled:
         shapes = _local.__dict__.setdefault(connection.alias, OrderedDict())
-        key = (self.build, self.ordering, tuple(n for n, _ in self.lookups), start, stop)
+        key = (self.build, tuple(self.ids), self.ordering, tuple(n for n, _ in self.lookups))
+        key += (start, stop)
         compiled = shapes.get(key)
         if compiled is None or compiled.connection is not connection:
             compiled = shapes[key] = self._compile(connection, start, stop)
@@ -141,6 +144,11 @@ class PreparedRows:
         prepared = field.get_lookup(lookup_name or "exact")(field.get_col(""), value)
         _, params = prepared.get_db_prep_lookup(prepared.rhs, connection)
         return params[0]
+
+
+def id_params(values: list[int]) -> dict[str, int]:
+    """`ids` for a list of values: one shape per length."""
+    return {f"id{i}": value for i, value in enumerate(values)}
 
 
 def _slot(param: Any, by_id: dict[int, str], by_lookup: dict[Any, int]) -> tuple[str, Any]:

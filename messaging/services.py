@@ -18,7 +18,7 @@ from accounts.models import User
 from chats import selectors as chat_selectors
 from chats.models import Conversation
 from chats.services import membership_remove_all
-from core.prepared import PreparedRows
+from core.prepared import PreparedRows, id_params
 from live.services import Event, live_forget_user, live_publish
 from messaging import cache, shapes
 from messaging.managers import LIST_FIELDS
@@ -323,18 +323,41 @@ def _message_events(
     ]
 
 
-def _notification_events(audience: list[tuple[Message, list[int]]], bodies: dict) -> list[Event]:
-    rows = Notification.objects.filter(message_id__in=[m.pk for m, _ in audience]).values(
-        "id", "user_id", "message_id", "created_at", "read", "read_at"
-    )
-    return [
-        Event(
-            row["user_id"],
-            NOTIFICATION_CREATED,
-            shapes.notification_body(row, bodies[row["message_id"]]),
-        )
-        for row in sorted(rows, key=lambda r: r["id"])
-    ]
+# Rows per INSERT of notifications (five bound parameters each; SQLite allows 32,766).
+NOTIFICATION_CHUNK = 1_000
+
+
+def _insert_notifications(pairs: list[tuple[int, int]], now) -> list[dict[str, Any]]:
+    """Insert a notification for each (user, message) that has none; return the new rows.
+
+    One INSERT ... ON CONFLICT DO NOTHING RETURNING per chunk (SQLite 3.35+, PostgreSQL, as the
+    outbox's claim and live's seqs): the ids come back with the insert, where `bulk_create`
+    with `ignore_conflicts` returns none and a SELECT had to follow, under the write lock.
+    """
+    ops = connection.ops
+    table = ops.quote_name(Notification._meta.db_table)
+    columns = ", ".join(ops.quote_name(c) for c in ("user_id", "message_id", "created_at", "read"))
+    created_at = ops.adapt_datetimefield_value(now)
+    rows: list[dict[str, Any]] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(pairs), NOTIFICATION_CHUNK):
+            chunk = pairs[start : start + NOTIFICATION_CHUNK]
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) "  # noqa: S608
+                f"VALUES {', '.join(['(%s, %s, %s, %s)'] * len(chunk))} "
+                "ON CONFLICT (user_id, message_id) DO NOTHING RETURNING id, user_id, message_id",
+                [
+                    x
+                    for user_id, message_id in chunk
+                    for x in (user_id, message_id, created_at, False)
+                ],
+            )
+            rows += [
+                {"id": pk, "user_id": user_id, "message_id": message_id}
+                for pk, user_id, message_id in cursor.fetchall()
+            ]
+    rows.sort(key=lambda row: row["id"])
+    return [{**row, "created_at": now, "read": False, "read_at": None} for row in rows]
 
 
 def notification_create_for_messages(*, message_ids: Iterable[int]) -> int:
@@ -350,6 +373,12 @@ def notification_create_for_messages(*, message_ids: Iterable[int]) -> int:
     return _notify(audience, _message_events(MESSAGE_CREATED, audience))
 
 
+def _visible_with_reads(**ids: int):
+    """The messages of `ids` still visible, each with who has read it (a row per read mark)."""
+    messages = Message.objects.visible().filter(pk__in=list(ids.values()))
+    return messages.values("pk", "reads__user_id")
+
+
 def notifications_prepare(*, message_ids: Iterable[int]) -> Callable[[Iterable[int]], int]:
     """`notification_create_for_messages` in two steps, for a drain that reads before it writes
     (outbox_drain's `prepare`): this reads the messages, their audiences and read marks and
@@ -363,14 +392,16 @@ def notifications_prepare(*, message_ids: Iterable[int]) -> Callable[[Iterable[i
     events = _message_events(MESSAGE_CREATED, audience, reads)
 
     def write(claimed_ids: Iterable[int]) -> int:
-        claimed = set(claimed_ids)
-        still = set(
-            Message.objects.visible()
-            .filter(pk__in=[m.pk for m, _ in audience if m.pk in claimed])
-            .values_list("pk", flat=True)
+        wanted = set(claimed_ids)
+        claimed = [m.pk for m, _ in audience if m.pk in wanted]
+        rows = (
+            list(PreparedRows(Message, _visible_with_reads, id_params(claimed))) if claimed else []
         )
+        still = {row["pk"] for row in rows}
+        current_reads = {
+            (row["pk"], row["reads__user_id"]) for row in rows if row["reads__user_id"] is not None
+        }
         current = [(m, users) for m, users in audience if m.pk in still]
-        current_reads = _read_marks(sorted(still))
         if current_reads == {(m, u) for m, u in reads if m in still}:
             kept = [e for e in events if e.data["id"] in still]
         else:
@@ -382,18 +413,22 @@ def notifications_prepare(*, message_ids: Iterable[int]) -> Callable[[Iterable[i
 
 def _notify(audience: list[tuple[Message, list[int]]], events: list[Event]) -> int:
     """The notification rows of these messages for everyone but their senders, and the live
-    events (`events`: their `message.created`) with each recipient's `notification.created`."""
-    now = timezone.now()
-    notifications = [
-        Notification(user_id=user_id, message_id=message.pk, created_at=now)
-        for message, users in audience
-        for user_id in users[1:]
-    ]
-    Notification.objects.bulk_create(notifications, ignore_conflicts=True, batch_size=1_000)
-    cache.bump_notifications(n.user_id for n in notifications)  # after the worker's commit
+    events (`events`: their `message.created`) with `notification.created` for each row made
+    (a notification that already existed was announced when it was made)."""
+    pairs = [(user_id, message.pk) for message, users in audience for user_id in users[1:]]
+    created = _insert_notifications(pairs, timezone.now())
+    cache.bump_notifications(row["user_id"] for row in created)  # after the worker's commit
     bodies = {e.data["id"]: e.data for e in events}
-    live_publish([*events, *_notification_events(audience, bodies)])
-    return len(notifications)
+    notified = [
+        Event(
+            row["user_id"],
+            NOTIFICATION_CREATED,
+            shapes.notification_body(row, bodies[row["message_id"]]),
+        )
+        for row in created
+    ]
+    live_publish([*events, *notified])
+    return len(pairs)
 
 
 def message_history_archive(*, edits: Iterable[dict[str, Any]]) -> int:

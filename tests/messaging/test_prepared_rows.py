@@ -157,3 +157,18 @@ def test_only_values_querysets_and_slices(alice):
         list(PreparedRows(Message, instances, {"user_id": alice.pk}))
     with pytest.raises(TypeError, match="slice"):
         selectors.message_rows_for_user(user=alice)[3]
+
+
+def _in_list(**ids):
+    return Message.objects.filter(pk__in=list(ids.values())).values("pk", "content")
+
+
+def test_a_list_of_ids_is_one_shape_per_length(talk):
+    """id_params: lists of different lengths never share a compiled statement."""
+    pks = list(Message.objects.order_by("pk").values_list("pk", flat=True))
+    for wanted in (pks[:1], pks[2:5], pks[:1], pks[5:7], pks[3:6]):
+        rows = PreparedRows(Message, _in_list, prepared.id_params(wanted))
+        expected = Message.objects.filter(pk__in=wanted).order_by("pk").values("pk", "content")
+        assert sorted(rows, key=lambda row: row["pk"]) == list(expected)
+    shapes = [key for key in prepared._local.__dict__[connection.alias] if key[0] is _in_list]
+    assert len(shapes) == 3  # lengths 1, 3 and 2

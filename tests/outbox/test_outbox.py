@@ -509,3 +509,17 @@ def test_an_event_whose_task_is_already_queued_never_wakes_the_publishing_thread
     assert handed_over == [services.NOTIFY_TASK]
     assert send_task.call_count == 1
     assert cache.get(outbox._queued_key(services.NOTIFY_TASK)) == 1  # the mark stands
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("pending", "pause"), [(1, 0.005), (3, 0.015), (10, 0.03)])
+def test_the_pause_after_a_round_grows_with_the_round(monkeypatch, pending, pause):
+    """5 ms per event the round took, at most 30 ms: under load the next round finds more."""
+    _events(pending)
+    pauses = []
+    monkeypatch.setattr(outbox.time, "sleep", pauses.append)
+    taken = outbox.outbox_drain_all(
+        task="notification_create_for_messages", first_id=None, handler=lambda batch: None
+    )
+    assert taken == pending
+    assert pauses[0] == pytest.approx(pause)
