@@ -21,7 +21,6 @@ from chats.services import membership_remove_all
 from core.prepared import PreparedRows, id_params
 from live.services import Event, live_forget_user, live_publish
 from messaging import cache, shapes
-from messaging.managers import LIST_FIELDS
 from messaging.models import IdempotencyRecord, Message, MessageHistory, MessageRead, Notification
 from outbox.models import OutboxEvent
 from outbox.services import outbox_discard, outbox_enqueue
@@ -277,46 +276,65 @@ def membership_changed(*, instance, pk_set, instance_is_user: bool, action: str)
 # --- Background work (called by the tasks in tasks/) ----------------------------------------
 
 
-def _messages_with_audience(message_ids: Iterable[int]) -> list[tuple[Message, list[int]]]:
-    """Visible messages, oldest first, each with everyone who sees it (sender first)."""
-    messages = list(
-        Message.objects.visible()
-        .filter(pk__in=list(message_ids))
-        .select_related("sender", "receiver")
-        .only(*LIST_FIELDS)
-        .order_by("pk")
-    )
-    conversation_ids = {m.conversation_id for m in messages if m.conversation_id is not None}
-    members = chat_selectors.members_by_conversation(conversation_ids=conversation_ids)
+# A message as the worker reads it: the lists' row (shapes.MESSAGE_ROW) without the reader's
+# read state, which is each recipient's own. The worker's reads are compiled once per number of
+# messages (PreparedRows): building and compiling these querysets was most of a round's CPU.
+Audience = list[tuple[dict[str, Any], list[int]]]
+AUDIENCE_ROW = tuple(column for column in shapes.MESSAGE_ROW if column != "viewer_read")
+
+
+def _visible_rows(**ids: int):
+    messages = Message.objects.visible().filter(pk__in=list(ids.values()))
+    return messages.order_by("pk").values(*AUDIENCE_ROW)
+
+
+def _messages_with_audience(message_ids: Iterable[int]) -> Audience:
+    """Visible messages (rows), oldest first, each with everyone who sees it (sender first)."""
+    ids = sorted(set(message_ids))
+    messages = list(PreparedRows(Message, _visible_rows, id_params(ids))) if ids else []
+    conversation_ids = {m["conversation_id"] for m in messages if m["conversation_id"] is not None}
+    members = {}
+    if conversation_ids:
+        members = chat_selectors.members_by_conversation(conversation_ids=conversation_ids)
     audience = []
     for message in messages:
-        if message.conversation_id is None:
-            users = [message.receiver_id]
+        sender_id = message["sender_id"]
+        if message["conversation_id"] is None:
+            users = [message["receiver_id"]]
         else:
-            users = members.get(message.conversation_id, [])
-        audience.append(
-            (message, [message.sender_id, *(u for u in users if u != message.sender_id)])
-        )
+            users = members.get(message["conversation_id"], [])
+        audience.append((message, [sender_id, *(u for u in users if u != sender_id)]))
     return audience
 
 
-def _read_marks(message_ids: list[int]) -> set[tuple[int, int]]:
-    return set(
-        MessageRead.objects.filter(message_id__in=message_ids).values_list("message_id", "user_id")
+def _reads_of(**ids: int):
+    return MessageRead.objects.filter(message_id__in=list(ids.values())).values(
+        "message_id", "user_id"
     )
 
 
+def _read_marks(message_ids: list[int]) -> set[tuple[int, int]]:
+    if not message_ids:
+        return set()
+    rows = PreparedRows(MessageRead, _reads_of, id_params(sorted(set(message_ids))))
+    return {(row["message_id"], row["user_id"]) for row in rows}
+
+
 def _message_events(
-    kind: str, audience: list[tuple[Message, list[int]]], reads: set[tuple[int, int]] | None = None
+    kind: str, audience: Audience, reads: set[tuple[int, int]] | None = None
 ) -> list[Event]:
     """One `kind` event per (message, user who sees it), the body as that user's REST view."""
     if reads is None:
-        reads = _read_marks([m.pk for m, _ in audience])
+        reads = _read_marks([m["id"] for m, _ in audience])
+    zone = timezone.get_current_timezone()
     return [
         Event(
             user_id,
             kind,
-            shapes.message_body(m, read=user_id == m.sender_id or (m.pk, user_id) in reads),
+            shapes.message_row_body(
+                {**m, "viewer_read": user_id == m["sender_id"] or (m["id"], user_id) in reads},
+                zone,
+            ),
         )
         for m, users in audience
         for user_id in users
@@ -388,12 +406,12 @@ def notifications_prepare(*, message_ids: Iterable[int]) -> Callable[[Iterable[i
     writes the rows.
     """
     audience = _messages_with_audience(message_ids)
-    reads = _read_marks([m.pk for m, _ in audience])
+    reads = _read_marks([m["id"] for m, _ in audience])
     events = _message_events(MESSAGE_CREATED, audience, reads)
 
     def write(claimed_ids: Iterable[int]) -> int:
         wanted = set(claimed_ids)
-        claimed = [m.pk for m, _ in audience if m.pk in wanted]
+        claimed = [m["id"] for m, _ in audience if m["id"] in wanted]
         rows = (
             list(PreparedRows(Message, _visible_with_reads, id_params(claimed))) if claimed else []
         )
@@ -401,7 +419,7 @@ def notifications_prepare(*, message_ids: Iterable[int]) -> Callable[[Iterable[i
         current_reads = {
             (row["pk"], row["reads__user_id"]) for row in rows if row["reads__user_id"] is not None
         }
-        current = [(m, users) for m, users in audience if m.pk in still]
+        current = [(m, users) for m, users in audience if m["id"] in still]
         if current_reads == {(m, u) for m, u in reads if m in still}:
             kept = [e for e in events if e.data["id"] in still]
         else:
@@ -411,11 +429,11 @@ def notifications_prepare(*, message_ids: Iterable[int]) -> Callable[[Iterable[i
     return write
 
 
-def _notify(audience: list[tuple[Message, list[int]]], events: list[Event]) -> int:
+def _notify(audience: Audience, events: list[Event]) -> int:
     """The notification rows of these messages for everyone but their senders, and the live
     events (`events`: their `message.created`) with `notification.created` for each row made
     (a notification that already existed was announced when it was made)."""
-    pairs = [(user_id, message.pk) for message, users in audience for user_id in users[1:]]
+    pairs = [(user_id, message["id"]) for message, users in audience for user_id in users[1:]]
     created = _insert_notifications(pairs, timezone.now())
     cache.bump_notifications(row["user_id"] for row in created)  # after the worker's commit
     bodies = {e.data["id"]: e.data for e in events}
