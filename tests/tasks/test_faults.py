@@ -201,15 +201,15 @@ def test_transient_database_error_is_retried(alice, bob, monkeypatch):
     from messaging import services
 
     calls = {"n": 0}
-    real = services.notifications_prepare  # the task's first step (its reads)
+    real = services._messages_with_audience  # the task's first read, on either engine
 
-    def flaky(**kwargs):
+    def flaky(message_ids):
         calls["n"] += 1
         if calls["n"] == 1:
             raise OperationalError("server closed the connection unexpectedly")
-        return real(**kwargs)
+        return real(message_ids)
 
-    monkeypatch.setattr(services, "notifications_prepare", flaky)
+    monkeypatch.setattr(services, "_messages_with_audience", flaky)
     redis = RedisServer().start()  # a broker of its own: no other worker may take the task
     try:
         with (
