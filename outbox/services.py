@@ -307,8 +307,26 @@ def outbox_drain_all(*, task: str, first_id: str | None, handler, prepare=None, 
         _forget_queued(task)
         if not _pending(task):
             return total
-    _forget_queued(task)
+    _hand_over(task)
     return total
+
+
+def _hand_over(task: str) -> None:
+    """After DRAIN_ROUNDS, leave what is still pending to a new task, published now.
+
+    Clearing the mark alone left it to the next event's publish: when no event came after (the
+    end of a burst), the rest waited for the relay's grace period. The new task carries the
+    oldest pending event's id; if another task was queued meanwhile (the mark is taken), that
+    one drains it instead; if the broker refuses, the relay resends it.
+    """
+    _forget_queued(task)
+    oldest = (
+        OutboxEvent.objects.filter(task=task, processed_at__isnull=True, dead_at__isnull=True)
+        .order_by("created_at")
+        .first()
+    )
+    if oldest is not None and not _already_queued(task) and not outbox_publish(oldest):
+        _forget_queued(task)
 
 
 def _pending_soon(task: str) -> bool:

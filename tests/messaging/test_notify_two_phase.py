@@ -17,9 +17,12 @@ from tasks.notifications import NAME, _handle, _prepare
 
 
 @pytest.fixture(autouse=True)
-def _read_before_write(settings):
-    """The SQLite default; the PostgreSQL suite runs the same path."""
+def _read_before_write(settings, monkeypatch):
+    """The SQLite default; the PostgreSQL suite runs the same path. These tests drain by hand:
+    nothing is sent to the broker (a worker started by a later test would take it)."""
     settings.OUTBOX_READ_BEFORE_WRITE = True
+    settings.OUTBOX_PUBLISH_IN_BACKGROUND = False
+    monkeypatch.setattr(outbox, "outbox_publish", lambda event: True)
 
 
 def _drain() -> int:

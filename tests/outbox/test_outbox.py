@@ -523,3 +523,22 @@ def test_the_pause_after_a_round_grows_with_the_round(monkeypatch, pending, paus
     )
     assert taken == pending
     assert pauses[0] == pytest.approx(pause)
+
+
+@pytest.mark.django_db
+def test_a_drain_that_stops_after_its_rounds_hands_the_rest_to_a_new_task(
+    shared_cache, monkeypatch, settings
+):
+    """The end of a burst: no later event would publish a task for what is left."""
+    settings.OUTBOX_BATCH_SIZE = 1
+    monkeypatch.setattr(outbox, "DRAIN_ROUNDS", 2)
+    monkeypatch.setattr(outbox.time, "sleep", lambda seconds: None)
+    events = _events(3)
+    with mock.patch("celery_app.app.send_task") as send_task:
+        taken = outbox.outbox_drain_all(
+            task="notification_create_for_messages", first_id=None, handler=lambda batch: None
+        )
+    assert taken == 2
+    assert send_task.call_count == 1
+    assert send_task.call_args.kwargs["task_id"] == str(events[2].pk)  # the one left
+    assert cache.get(outbox._queued_key("notification_create_for_messages")) == 1
