@@ -70,7 +70,8 @@ def test_a_post_whose_answer_is_lost_and_is_retried_sends_one_message(make_user)
         path = reverse("message-list")
         with pytest.raises(OSError):  # a timeout: the answer never came
             _api_post(f"http://127.0.0.1:{proxy.port}", path, alice, body, "retry-1", timeout=2)
-        assert proxy.answered.is_set() and Message.objects.count() == 1
+        # The server may answer after the client gave up (a cold worker on a busy machine).
+        assert proxy.answered.wait(10) and Message.objects.count() == 1
         status, answer = _api_post(server.base, path, alice, body, "retry-1")
         assert status == 201 and answer["id"] == Message.objects.get().pk
         assert Message.objects.count() == 1
