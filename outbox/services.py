@@ -137,11 +137,13 @@ class _Publisher:
 # work (and a result row) for the worker. The publisher marks the task name queued in the shared
 # cache (add: one process wins) and skips the publish when it already is; the task clears the
 # mark when a round finds nothing, then looks for pending events again (outbox_drain_all), so an
-# event whose publish was skipped is always read. The mark expires after COALESCE_SECONDS in
-# case its task is lost (the relay resends what a lost task left), and a worker clears every
+# event whose publish was skipped is always read. While the task drains it extends the mark
+# every MARK_REFRESH_SECONDS; the mark expires after COALESCE_SECONDS in case its task is lost
+# (the relay resends what a lost task left), and a worker clears every
 # mark when it (re)connects to the broker: a broker that restarted may have lost the tasks the
 # marks stood for. Not with a per-process cache: the worker could not clear a mark it cannot see.
 COALESCE_SECONDS = 3
+MARK_REFRESH_SECONDS = 1.0  # a draining task extends its mark this often
 
 
 def _queued_key(task: str) -> str:
@@ -156,6 +158,17 @@ def _already_queued(task: str) -> bool:
     except Exception as exc:  # the cache is down: publish, as without coalescing
         logger.warning("outbox: cannot coalesce %s (%s)", task, exc)
         return False
+
+
+def _hold_mark(task: str) -> None:
+    """Set (or extend) the mark of a task that is draining: a drain outlasts COALESCE_SECONDS
+    under load, and an expired mark let each new event publish a second, concurrent drain (two
+    worker processes taking half-size batches, each round its own write transaction)."""
+    if task in settings.OUTBOX_COALESCED_TASKS and not cache_is_per_process():
+        try:
+            cache.set(_queued_key(task), 1, timeout=COALESCE_SECONDS)
+        except Exception as exc:  # the cache is down: new events publish, as without coalescing
+            logger.warning("outbox: cannot hold the mark of %s (%s)", task, exc)
 
 
 def outbox_forget_queued() -> None:
@@ -286,8 +299,11 @@ def outbox_drain_all(*, task: str, first_id: str | None, handler, prepare=None, 
     new task. Under steady traffic one task so keeps up with many events, in batches, instead
     of one task (its overhead, its result rows, its own write transaction) per few events.
     """
-    total = 0
+    total, held = 0, -MARK_REFRESH_SECONDS
     for _ in range(DRAIN_ROUNDS):
+        if time.monotonic() - held >= MARK_REFRESH_SECONDS:
+            _hold_mark(task)
+            held = time.monotonic()
         batch_size = settings.OUTBOX_BATCH_SIZE
         taken = outbox_drain(
             task=task,
@@ -305,8 +321,9 @@ def outbox_drain_all(*, task: str, first_id: str | None, handler, prepare=None, 
         if _pending_soon(task):
             continue
         _forget_queued(task)
-        if not _pending(task):
-            return total
+        if not _pending(task) or _already_queued(task):
+            return total  # nothing left, or a task queued since the clearing drains it
+        held = time.monotonic()  # the mark is this task's again
     _hand_over(task)
     return total
 

@@ -542,3 +542,70 @@ def test_a_drain_that_stops_after_its_rounds_hands_the_rest_to_a_new_task(
     assert send_task.call_count == 1
     assert send_task.call_args.kwargs["task_id"] == str(events[2].pk)  # the one left
     assert cache.get(outbox._queued_key("notification_create_for_messages")) == 1
+
+
+@pytest.mark.django_db
+def test_a_drain_that_outlasts_the_marks_lifetime_keeps_extending_it(
+    shared_cache, monkeypatch, settings
+):
+    """Under load a drain runs longer than COALESCE_SECONDS: if its mark expired, each new event
+    published a second drain, which ran beside the first (half-size batches, twice the rounds)."""
+    task = "notification_create_for_messages"
+    settings.OUTBOX_BATCH_SIZE = 1
+    monkeypatch.setattr(outbox, "MARK_REFRESH_SECONDS", 0.0)  # every round, here
+    monkeypatch.setattr(outbox.time, "sleep", lambda seconds: None)
+    _events(3)
+    marks = []
+
+    def handler(batch):
+        marks.append(cache.get(outbox._queued_key(task)))
+        cache.delete(outbox._queued_key(task))  # the mark expires
+
+    assert outbox.outbox_drain_all(task=task, first_id=None, handler=handler) == 3
+    assert marks == [1, 1, 1]
+    assert cache.get(outbox._queued_key(task)) is None  # cleared at the end
+
+
+def _commit_after_clearing(monkeypatch, task: str, queued: bool) -> list[OutboxEvent]:
+    """Right after the drain clears its mark, an event commits whose publish found the mark
+    standing (it was skipped); with `queued`, another task has been published since."""
+    real_forget, committed = outbox._forget_queued, []
+
+    def forget(name):
+        real_forget(name)
+        if not committed:
+            committed.append(OutboxEvent.objects.create(task=task, payload={"i": 9}))
+            if queued:
+                assert outbox._already_queued(task) is False  # the publisher takes the mark
+
+    monkeypatch.setattr(outbox, "_forget_queued", forget)
+    return committed
+
+
+@pytest.mark.django_db
+def test_a_drain_that_finds_events_after_clearing_its_mark_takes_the_mark_again(
+    shared_cache, monkeypatch
+):
+    task = "notification_create_for_messages"
+    _events(1)
+    _commit_after_clearing(monkeypatch, task, queued=False)
+    marks = []
+
+    def handler(batch):
+        marks.append((batch[0].payload["i"], cache.get(outbox._queued_key(task))))
+
+    assert outbox._already_queued(task) is False
+    assert outbox.outbox_drain_all(task=task, first_id=None, handler=handler) == 2
+    assert marks == [(0, 1), (9, 1)]  # events of the second stretch publish nothing either
+
+
+@pytest.mark.django_db
+def test_a_drain_leaves_what_came_after_its_clearing_to_a_task_queued_since(
+    shared_cache, monkeypatch
+):
+    task = "notification_create_for_messages"
+    _events(1)
+    committed = _commit_after_clearing(monkeypatch, task, queued=True)
+    assert outbox.outbox_drain_all(task=task, first_id=None, handler=lambda batch: None) == 1
+    assert list(OutboxEvent.objects.filter(processed_at__isnull=True)) == committed
+    assert cache.get(outbox._queued_key(task)) == 1  # the queued task's mark stands
