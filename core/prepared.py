@@ -1,4 +1,4 @@
-"""Row queries compiled to SQL once per shape, then run with each request's values.
+"""Row queries and inserts compiled to SQL once per shape, then run with each request's values.
 
 Django compiles a queryset to SQL every time it is evaluated. For the message lists that costs
 several times more than running the query (about 1.4 ms against 0.15 ms for a page of 50 on
@@ -22,7 +22,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connections, models, router
+from django.db.models import signals
 from django.db.models.query import ValuesIterable
+from django.db.models.sql import InsertQuery
 
 # Shapes kept per connection. A cursor's offset is part of a shape (Django writes LIMIT and
 # OFFSET into the SQL) and clients choose it, so the store is bounded.
@@ -157,3 +159,106 @@ def _slot(param: Any, by_id: dict[int, str], by_lookup: dict[Any, int]) -> tuple
     if type(param) is not bool and param in by_lookup:
         return ("lookup", by_lookup[param])
     return ("const", param)
+
+
+# --- Inserts ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _CompiledInsert:
+    sql: str
+    fields: tuple[models.Field, ...]
+    returning: tuple[models.Field, ...]
+    converters: Any
+    compiler: Any  # prepares values and reads what the INSERT returns, as Django's insert does
+    connection: Any
+
+
+class NewRow:
+    """A new model instance saved as `Model.save()` saves it, in two steps around the write lock.
+
+    `NewRow(instance)` does what save() does before its INSERT: it sends pre_save and prepares
+    the column values (each field's `pre_save` and `get_db_prep_save`, as Django's insert
+    compiler does). `insert()`, in the transaction, runs the INSERT, its SQL compiled once per
+    model and connection, sets what the database returns (an auto primary key) and sends
+    post_save with `created=True`.
+
+    On SQLite every write transaction holds the database's one write lock (core/sqlite): two
+    `objects.create()` held it about 1.2 ms, mostly in Python (model and SQL building, value
+    preparation); the same rows this way, about 0.4 ms. The model's own `save()` does not run:
+    use it for models whose `save()` adds nothing to a new instance, or do that part first.
+    """
+
+    def __init__(self, instance: models.Model) -> None:
+        meta = instance._meta
+        if meta.parents:
+            raise TypeError("NewRow does not insert models with concrete parents")
+        self.instance = instance
+        self.using = router.db_for_write(type(instance), instance=instance)
+        signals.pre_save.send(
+            sender=meta.model, instance=instance, raw=False, using=self.using, update_fields=None
+        )
+        instance._prepare_related_fields_for_save(operation_name="save")
+        # Before compiling: an expression would be compiled into the SQL kept for every insert.
+        if any(hasattr(getattr(instance, f.attname), "resolve_expression") for f in meta.fields):
+            raise TypeError("NewRow inserts plain values, not expressions")
+        self._compiled = self._compile(connections[self.using])
+        compiler = self._compiled.compiler
+        self.params = [
+            compiler.prepare_value(field, field.pre_save(instance, True))
+            for field in self._compiled.fields
+        ]
+
+    def insert(self) -> models.Model:
+        compiled, instance = self._compiled, self.instance
+        with compiled.connection.cursor() as cursor:
+            cursor.execute(compiled.sql, self.params)
+            if compiled.returning:
+                ops = compiled.connection.ops
+                row = ops.fetch_returned_insert_columns(cursor, compiled.compiler.returning_params)
+                if compiled.converters:
+                    (row,) = compiled.compiler.apply_converters([row], compiled.converters)
+                for field, value in zip(compiled.returning, row, strict=True):
+                    setattr(instance, field.attname, value)
+        instance._state.db, instance._state.adding = self.using, False
+        signals.post_save.send(
+            sender=instance._meta.model,
+            instance=instance,
+            created=True,
+            update_fields=None,
+            raw=False,
+            using=self.using,
+        )
+        return instance
+
+    def _compile(self, connection) -> _CompiledInsert:
+        inserts = _local.__dict__.setdefault(f"insert:{connection.alias}", {})
+        meta = self.instance._meta
+        key = (meta.model, meta.pk.get_pk_value_on_save(self.instance) is not None)
+        compiled = inserts.get(key)
+        if compiled is None or compiled.connection is not connection:
+            compiled = inserts[key] = self._build(connection, pk_set=key[1])
+        return compiled
+
+    def _build(self, connection, pk_set: bool) -> _CompiledInsert:
+        """The SQL of save()'s INSERT (`Model._save_table`), with the instance's values as
+        placeholders; it does not depend on them (fields with a placeholder of their own, which
+        might, are refused)."""
+        meta = self.instance._meta
+        fields = tuple(
+            f
+            for f in meta.local_concrete_fields
+            if not f.generated and (pk_set or f is not meta.auto_field)
+        )
+        if any(hasattr(f, "get_placeholder") for f in fields):
+            raise TypeError(f"NewRow cannot compile the INSERT of {meta.label} once")
+        returning = tuple(meta.db_returning_fields)
+        if returning and not connection.features.can_return_columns_from_insert:
+            raise TypeError(f"{connection.vendor} cannot return {meta.label}'s primary key")
+        query = InsertQuery(meta.model)
+        query.insert_values(fields, [self.instance])
+        compiler = query.get_compiler(connection=connection)
+        compiler.returning_fields = list(returning)
+        ((sql, _),) = compiler.as_sql()
+        converters = compiler.get_converters([f.get_col(meta.db_table) for f in returning])
+        return _CompiledInsert(sql, fields, returning, converters, compiler, connection)

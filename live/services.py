@@ -39,6 +39,15 @@ class Event(NamedTuple):
     data: dict[str, Any]
 
 
+class Logged(NamedTuple):
+    """An event as written into its user's log (a LiveEvent row, without building one)."""
+
+    user_id: int
+    seq: int
+    type: str
+    data: dict[str, Any]
+
+
 def _allocate(counts: dict[int, int]) -> dict[int, int]:
     """Reserve counts[u] seqs for each user u; return each user's last seq, now locked.
 
@@ -64,7 +73,7 @@ def _allocate(counts: dict[int, int]) -> dict[int, int]:
     return last
 
 
-def live_publish(events: Iterable[Event]) -> list[LiveEvent]:
+def live_publish(events: Iterable[Event]) -> list[Logged]:
     """Append these events to their users' logs now, and publish them after commit.
 
     Must run inside the transaction of the change the events describe (it opens one if there
@@ -83,24 +92,20 @@ def live_publish(events: Iterable[Event]) -> list[LiveEvent]:
         for event in events:
             seq = next_seq[event.user_id]
             next_seq[event.user_id] = seq + 1
-            rows.append(
-                LiveEvent(
-                    user_id=event.user_id, seq=seq, type=event.type, data=event.data, created_at=now
-                )
-            )
+            rows.append(Logged(event.user_id, seq, event.type, event.data))
         _insert(rows, now)
         # Encoded after commit: on SQLite the transaction holds the one write lock.
         transaction.on_commit(lambda: publish_rollback_unsafe(_payload(rows)))
     return rows
 
 
-def _insert(rows: list[LiveEvent], now: datetime) -> None:
-    """INSERT the rows with one executemany. The rows are returned without their ids, which
-    nothing reads (a user's log is addressed by seq).
+def _insert(rows: list[Logged], now: datetime) -> None:
+    """INSERT the rows with one executemany, without their ids, which nothing reads (a user's
+    log is addressed by seq).
 
-    Not `bulk_create`: its instances, per-field preparation and RETURNING cost about 0.1 ms a
-    row, and on SQLite this runs under the database's one write lock, which the web processes
-    wait for while the worker writes a round of events.
+    Not `bulk_create`, nor LiveEvent instances: model instances, per-field preparation and
+    RETURNING cost about 0.1 ms a row, and on SQLite this runs under the database's one write
+    lock, which the web processes wait for while the worker writes a round of events.
     """
     ops = connection.ops
     created_at = ops.adapt_datetimefield_value(now)
@@ -116,7 +121,7 @@ def _insert(rows: list[LiveEvent], now: datetime) -> None:
         )
 
 
-def _payload(rows: list[LiveEvent]) -> str:
+def _payload(rows: list[Logged]) -> str:
     """One message for the whole transaction; past LIVE_PUBLISH_MAX_BYTES the bodies are left
     out and each stream reads them from the table (a huge fan-out stays one small message)."""
     full = json.dumps({"e": [[r.user_id, r.seq, r.type, r.data] for r in rows]}, default=str)

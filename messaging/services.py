@@ -18,7 +18,7 @@ from accounts.models import User
 from chats import selectors as chat_selectors
 from chats.models import Conversation
 from chats.services import membership_remove_all
-from core.prepared import PreparedRows, id_params
+from core.prepared import NewRow, PreparedRows, id_params
 from live.services import Event, live_forget_user, live_publish
 from messaging import cache, shapes
 from messaging.models import IdempotencyRecord, Message, MessageHistory, MessageRead, Notification
@@ -85,11 +85,13 @@ def message_send(
     *, sender: User, receiver: User, content: str, parent_message: Message | None = None
 ) -> Message:
     """Send a direct message. The post_save receiver schedules its notification."""
+    message = Message(
+        sender=sender, receiver=receiver, content=content, parent_message=parent_message
+    )
+    row = NewRow(message)  # save()'s work before its INSERT, done before the write lock
     with transaction.atomic():
         _lock_live_users(sender.pk, receiver.pk)
-        message = Message.objects.create(
-            sender=sender, receiver=receiver, content=content, parent_message=parent_message
-        )
+        row.insert()
         _invalidate_lists(message, [sender.pk, receiver.pk])
     return message
 
@@ -103,14 +105,13 @@ def conversation_message_post(
     participant_ids: list[int] | None = None,
 ) -> Message:
     """Post into a conversation; every other participant is notified by the worker."""
+    message = Message(
+        sender=sender, conversation=conversation, content=content, parent_message=parent_message
+    )
+    row = NewRow(message)
     with transaction.atomic():
         _lock_live_users(sender.pk)
-        message = Message.objects.create(
-            sender=sender,
-            conversation=conversation,
-            content=content,
-            parent_message=parent_message,
-        )
+        row.insert()
         ids = participant_ids
         if ids is None:
             ids = chat_selectors.participant_ids(conversation_id=conversation.pk)

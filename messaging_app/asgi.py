@@ -14,5 +14,7 @@ os.environ["DJANGO_SETTINGS_MODULE"] = STARTED_WITH_SETTINGS or "messaging_app.s
 django_application = get_asgi_application()
 
 from live.asgi import with_live_streams  # noqa: E402 - after Django is set up
+from outbox.services import outbox_load_publisher  # noqa: E402
 
 application = with_live_streams(django_application)
+outbox_load_publisher()

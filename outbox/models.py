@@ -61,10 +61,14 @@ class OutboxEvent(models.Model):
         return f"{self.task} {self.id}"
 
     def save(self, *args, **kwargs) -> None:
-        if self.next_attempt_at is None:  # due for the relay once the grace period is over
+        self.set_first_attempt()
+        super().save(*args, **kwargs)
+
+    def set_first_attempt(self) -> None:
+        """Unless set, due for the relay once the grace period after creation is over."""
+        if self.next_attempt_at is None:
             grace = timedelta(seconds=settings.OUTBOX_RELAY_GRACE_SECONDS)
             self.next_attempt_at = self.created_at + grace
-        super().save(*args, **kwargs)
 
     @property
     def task_id(self) -> str:

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from core.caching import cache_is_per_process
 from core.locks import advisory_key
+from core.prepared import NewRow
 from outbox.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,9 @@ def outbox_enqueue(*, task: str, payload: dict[str, Any], key: str = "") -> Outb
     In the inline mode (CELERY_TASK_ALWAYS_EAGER, for tests written against the original
     project) the task runs at once instead, in this transaction, and nothing is published.
     """
-    event = OutboxEvent.objects.create(task=task, payload=payload, key=key)
+    event = OutboxEvent(task=task, payload=payload, key=key)
+    event.set_first_attempt()  # what save() adds; NewRow holds the write lock for less
+    NewRow(event).insert()
     if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
         _handle_inline(event)
     else:
@@ -219,6 +222,16 @@ def outbox_forget_unsent() -> int:
     return _publisher.forget_unsent()
 
 
+def outbox_load_publisher() -> None:
+    """Load the broker's client now, as a server starts, rather than in the first request that
+    publishes: about 100 ms of imports (Celery's producer, kombu's transport), during which the
+    publishing thread held the GIL and that process's requests stalled. Nothing connects yet: a
+    broker that is down delays nothing."""
+    from celery_app import app
+
+    app.connection_for_write().transport  # noqa: B018 - imports the transport's module
+
+
 def outbox_publish(event: OutboxEvent) -> bool:
     """Send the event's task to the broker. Never raises: a failure leaves it for a retry."""
     from celery_app import app
@@ -275,17 +288,21 @@ def outbox_drain(
 # and pauses after a round that found events, so that the next finds a batch: DRAIN_PAUSE_SECONDS
 # per event the round took, at most DRAIN_PAUSE_MAX_SECONDS. At a trickle a round takes one event
 # and the next comes 5 ms later; under load the rounds grow, and with them the pauses, until a
-# round holds what came in 30 ms: the worker's cost per event falls (a round costs about 4 ms of
-# CPU whatever it holds) and leaves the cores to the web processes. Measured on `make run`'s
-# shape (bench/baselines.py's POSTs, SQLite): worker CPU per POST 1.3-1.5 ms with a fixed 5 ms,
-# 1.0-1.3 with this; our POST's p50 over the naive one's 1.85-1.95x, then 1.47-1.59x. When a
+# round holds what came in 100 ms: the worker's cost per event falls (a round costs about 4 ms
+# of CPU whatever it holds) and leaves the cores to the web processes. The pause grows only
+# where the rate nears what one worker process keeps up with (at 50 messages/s a round still
+# takes one event and pauses 5 ms); there a notification waits up to 100 ms more. Measured on
+# `make run`'s shape (bench/baselines.py's POSTs, SQLite), worker CPU per POST: 1.3-1.5 ms with
+# a fixed 5 ms; 1.0-1.3 growing to 30 ms; 0.45-0.63 growing to 100 ms (with NewRow's shorter
+# web transactions too, our POST's p50 over the naive one's 1.08 at 30 ms, 0.92-0.98 at 100
+# ms; BENCHMARKS.md, section 10). When a
 # round finds nothing it keeps looking (a plain read every pause, no transaction) for this long
 # before it clears its mark and ends: under steady traffic the next event is milliseconds away,
 # and without the wait each one published a task of its own (50 messages/s on PostgreSQL: one
 # task per message, 392 of them queued after 30 s, each storing its result rows).
 DRAIN_ROUNDS = 100
 DRAIN_PAUSE_SECONDS = 0.005
-DRAIN_PAUSE_MAX_SECONDS = 0.03
+DRAIN_PAUSE_MAX_SECONDS = 0.1
 DRAIN_LINGER_SECONDS = 0.025
 
 

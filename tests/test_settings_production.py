@@ -144,6 +144,22 @@ def test_the_server_entry_points_default_to_production(tmp_path, entry_point):
     assert local.stdout.split() == ["messaging_app.settings.local"]
 
 
+@pytest.mark.parametrize("entry_point", ["messaging_app.wsgi", "messaging_app.asgi"])
+def test_the_server_entry_points_load_the_broker_client_without_connecting(tmp_path, entry_point):
+    """A web process's first publish spent about 130 ms importing the broker's client, in the
+    publishing thread, while that process's requests waited for the GIL: the servers load it
+    as they start. Nothing connects: a broker that is down does not matter yet."""
+    code = f"import sys, {entry_point}; print('kombu.transport.redis' in sys.modules)"
+    env = clean_env(
+        tmp_path,
+        DJANGO_SETTINGS_MODULE="messaging_app.settings.local",
+        CELERY_BROKER_URL="redis://127.0.0.1:9/0",  # nothing listens there
+    )
+    result = run(["-c", code], env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["True"]
+
+
 def test_production_debug_is_off_and_the_hasher_is_real_even_with_pytest_imported(tmp_path):
     values = show(tmp_path, DJANGO_SECRET_KEY=STRONG_KEY, DJANGO_ALLOWED_HOSTS=HOST)
     assert values["SETTINGS_MODULE"] == PRODUCTION
