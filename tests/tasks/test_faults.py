@@ -26,6 +26,28 @@ def _no_duplicates() -> None:
     assert not revisions or max(revisions.values()) == 1
 
 
+def _until_the_worker_holds_nothing(broker_url: str) -> None:
+    """Every event done and every delivered message acknowledged. kombu 5.7.0's Redis transport
+    can crash a worker whose broker dies while it holds an unacknowledged message (its
+    restore_unacked finds the connection gone: AttributeError, "Unrecoverable error"); the
+    worker's supervisor restarts it, but this test is about what is posted while the broker is
+    down, not about that kombu bug."""
+    import redis as redis_client
+
+    broker = redis_client.Redis.from_url(broker_url)
+    try:
+        wait_until(
+            lambda: (
+                not OutboxEvent.objects.filter(processed_at__isnull=True).exists()
+                and broker.hlen("unacked") == 0
+            ),
+            timeout=30,
+            what="the worker to finish what it was given",
+        )
+    finally:
+        broker.close()
+
+
 def test_broker_down_loses_nothing(make_user, tmp_path, settings):
     """Redis stops; 100 posts and 20 edits answer 2xx quickly; within 5 s of its restart every
     effect lands, once."""
@@ -40,6 +62,7 @@ def test_broker_down_loses_nothing(make_user, tmp_path, settings):
         with use_broker(redis.url):
             conversation = Conversation.objects.create(created_by=alice)
             conversation.participants.add(alice, bob, carol)  # its membership event goes out
+            _until_the_worker_holds_nothing(redis.url)
             redis.stop()
             slowest = 0.0
             ids = []
