@@ -260,5 +260,6 @@ class NewRow:
         compiler = query.get_compiler(connection=connection)
         compiler.returning_fields = list(returning)
         ((sql, _),) = compiler.as_sql()
+        query.objs = []  # the kept compiler must not hold on to this instance
         converters = compiler.get_converters([f.get_col(meta.db_table) for f in returning])
         return _CompiledInsert(sql, fields, returning, converters, compiler, connection)

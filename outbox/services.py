@@ -288,21 +288,22 @@ def outbox_drain(
 # and pauses after a round that found events, so that the next finds a batch: DRAIN_PAUSE_SECONDS
 # per event the round took, at most DRAIN_PAUSE_MAX_SECONDS. At a trickle a round takes one event
 # and the next comes 5 ms later; under load the rounds grow, and with them the pauses, until a
-# round holds what came in 100 ms: the worker's cost per event falls (a round costs about 4 ms
+# round holds what came in 50 ms: the worker's cost per event falls (a round costs about 4 ms
 # of CPU whatever it holds) and leaves the cores to the web processes. The pause grows only
 # where the rate nears what one worker process keeps up with (at 50 messages/s a round still
-# takes one event and pauses 5 ms); there a notification waits up to 100 ms more. Measured on
+# takes one event and pauses 5 ms); there a notification waits up to 50 ms more. Measured on
 # `make run`'s shape (bench/baselines.py's POSTs, SQLite), worker CPU per POST: 1.3-1.5 ms with
-# a fixed 5 ms; 1.0-1.3 growing to 30 ms; 0.45-0.63 growing to 100 ms (with NewRow's shorter
-# web transactions too, our POST's p50 over the naive one's 1.08 at 30 ms, 0.92-0.98 at 100
-# ms; BENCHMARKS.md, section 10). When a
+# a fixed 5 ms; about 1.0 growing to 30 ms, 0.55 to 50 ms, 0.45-0.63 to 100 ms. With NewRow's
+# shorter web transactions, our POST's p50 over the naive one's: 1.08 at 30 ms, 1.0-1.1 at 50
+# ms, 0.92-1.02 at 100 ms; but at 100 ms a notification's p99 at 200 messages/s (section 9)
+# passed 100 ms (117 ms on SQLite, 172 ms on PostgreSQL). When a
 # round finds nothing it keeps looking (a plain read every pause, no transaction) for this long
 # before it clears its mark and ends: under steady traffic the next event is milliseconds away,
 # and without the wait each one published a task of its own (50 messages/s on PostgreSQL: one
 # task per message, 392 of them queued after 30 s, each storing its result rows).
 DRAIN_ROUNDS = 100
 DRAIN_PAUSE_SECONDS = 0.005
-DRAIN_PAUSE_MAX_SECONDS = 0.1
+DRAIN_PAUSE_MAX_SECONDS = 0.05
 DRAIN_LINGER_SECONDS = 0.025
 
 

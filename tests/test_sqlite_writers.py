@@ -11,6 +11,8 @@ import threading
 import pytest
 from django.db import connections, transaction
 
+from core.sqlite import base as sqlite_backend
+
 WRITERS, ROUNDS = 4, 25
 
 
@@ -85,3 +87,25 @@ def test_queued_writers_all_get_through_where_sqlites_own_waiting_gives_up(alias
     count, errors = _count_after_writers(plain)
     assert errors and "locked" in str(errors[0])
     assert count < WRITERS * ROUNDS
+
+
+def test_checkpoints_run_once_the_writers_lock_is_released(aliases):
+    """SQLite's automatic checkpoint ran in the commit that crossed 1,000 pages, under the
+    writers' lock (an fsync of each file, while every other writer waited): it is off, and each
+    connection checkpoints every CHECKPOINT_EVERY commits, after it released the lock."""
+    alias = aliases("checkpointed", "core.sqlite")
+    wrapper = connections[alias]
+    with wrapper.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        assert cursor.fetchone()[0] == 0
+    checkpoints = []
+
+    def trace(sql: str) -> None:
+        if "wal_checkpoint" in sql:
+            checkpoints.append((sql, wrapper._writing))
+
+    wrapper.connection.set_trace_callback(trace)
+    for _ in range(sqlite_backend.CHECKPOINT_EVERY * 2):
+        with transaction.atomic(using=alias), wrapper.cursor() as cursor:
+            cursor.execute("UPDATE counter SET n = n + 1")
+    assert checkpoints == [("PRAGMA wal_checkpoint(PASSIVE)", False)] * 2

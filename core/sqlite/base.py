@@ -16,16 +16,32 @@ shares its parent's lock.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import sqlite3
 
 from django.db.backends.sqlite3 import base
+
+# Checkpoints. SQLite copies the WAL back into the database file (and syncs both) every 1,000
+# pages by default, in the commit that crosses the mark: under the writers' lock, so every writer
+# waited for it (5-10 ms). Here a connection checkpoints after every CHECKPOINT_EVERY commits,
+# once it has released the lock: a PASSIVE checkpoint runs beside other writers. Measured on
+# `make run`'s shape (section 10's POSTs, SQLite): our POST's p99 40 -> 31 ms, the naive one's
+# 28-44 -> 22 ms (two runs each).
+CHECKPOINT_EVERY = 100
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     _writers_fd: int | None = None
     _writers_pid: int | None = None
     _writing = False
+    _commits = 0
+
+    def get_new_connection(self, conn_params):
+        connection = super().get_new_connection(conn_params)
+        connection.execute("PRAGMA wal_autocheckpoint=0")
+        return connection
 
     def _writers_lock(self) -> int:
         if self._writers_fd is None or self._writers_pid != os.getpid():
@@ -53,6 +69,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
             super()._commit()
         finally:
             self._end_writing()
+        self._commits += 1
+        if self._commits >= CHECKPOINT_EVERY and self.connection is not None:
+            self._commits = 0
+            # Another connection's checkpoint running: a later commit's turn.
+            with contextlib.suppress(sqlite3.OperationalError):
+                self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _rollback(self) -> None:
         try:
