@@ -195,6 +195,8 @@ class NewRow:
             raise TypeError("NewRow does not insert models with concrete parents")
         self.instance = instance
         self.using = router.db_for_write(type(instance), instance=instance)
+        if instance.pk is None:  # as save() does: a primary key with a default gets it now
+            instance.pk = meta.pk.get_pk_value_on_save(instance)
         signals.pre_save.send(
             sender=meta.model, instance=instance, raw=False, using=self.using, update_fields=None
         )
@@ -234,7 +236,7 @@ class NewRow:
     def _compile(self, connection) -> _CompiledInsert:
         inserts = _local.__dict__.setdefault(f"insert:{connection.alias}", {})
         meta = self.instance._meta
-        key = (meta.model, meta.pk.get_pk_value_on_save(self.instance) is not None)
+        key = (meta.model, self.instance.pk is not None)
         compiled = inserts.get(key)
         if compiled is None or compiled.connection is not connection:
             compiled = inserts[key] = self._build(connection, pk_set=key[1])

@@ -142,9 +142,9 @@ class _Publisher:
 # mark when a round finds nothing, then looks for pending events again (outbox_drain_all), so an
 # event whose publish was skipped is always read. While the task drains it extends the mark
 # every MARK_REFRESH_SECONDS; the mark expires after COALESCE_SECONDS in case its task is lost
-# (the relay resends what a lost task left), and a worker clears every
-# mark when it (re)connects to the broker: a broker that restarted may have lost the tasks the
-# marks stood for. Not with a per-process cache: the worker could not clear a mark it cannot see.
+# (the relay resends what a lost task left), and a worker clears every mark when it (re)connects
+# to the broker: a broker that restarted may have lost the tasks the marks stood for. Not with a
+# per-process cache: the worker could not clear a mark it cannot see.
 COALESCE_SECONDS = 3
 MARK_REFRESH_SECONDS = 1.0  # a draining task extends its mark this often
 
@@ -153,8 +153,12 @@ def _queued_key(task: str) -> str:
     return f"outbox:queued:{task}"
 
 
+def _coalesced(task: str) -> bool:
+    return task in settings.OUTBOX_COALESCED_TASKS and not cache_is_per_process()
+
+
 def _already_queued(task: str) -> bool:
-    if task not in settings.OUTBOX_COALESCED_TASKS or cache_is_per_process():
+    if not _coalesced(task):
         return False
     try:
         return not cache.add(_queued_key(task), 1, timeout=COALESCE_SECONDS)
@@ -167,7 +171,7 @@ def _hold_mark(task: str) -> None:
     """Set (or extend) the mark of a task that is draining: a drain outlasts COALESCE_SECONDS
     under load, and an expired mark let each new event publish a second, concurrent drain (two
     worker processes taking half-size batches, each round its own write transaction)."""
-    if task in settings.OUTBOX_COALESCED_TASKS and not cache_is_per_process():
+    if _coalesced(task):
         try:
             cache.set(_queued_key(task), 1, timeout=COALESCE_SECONDS)
         except Exception as exc:  # the cache is down: new events publish, as without coalescing
@@ -181,7 +185,7 @@ def outbox_forget_queued() -> None:
 
 
 def _forget_queued(task: str) -> None:
-    if task in settings.OUTBOX_COALESCED_TASKS and not cache_is_per_process():
+    if _coalesced(task):
         try:
             cache.delete(_queued_key(task))
         except Exception as exc:  # the mark expires by itself

@@ -52,6 +52,14 @@ def test_an_outbox_event_with_its_uuid_and_json_is_stored_as_save_stores_it():
     assert OutboxEvent.objects.get(pk=event.pk).payload == {"message_id": 7, "text": "é"}
 
 
+def test_a_primary_key_with_a_default_gets_it_as_save_gives_it():
+    event = OutboxEvent(task="t", payload={}, id=None)
+    event.set_first_attempt()
+    NewRow(event).insert()
+    assert event.pk is not None
+    assert OutboxEvent.objects.filter(pk=event.pk).exists()
+
+
 def test_pre_save_is_sent_when_it_is_built_and_post_save_when_it_is_inserted(alice, bob):
     sent = []
 
