@@ -12,6 +12,7 @@ import pytest
 from django.db import connections, transaction
 
 from core.sqlite import base as sqlite_backend
+from testkit import wait_until
 
 WRITERS, ROUNDS = 4, 25
 
@@ -89,23 +90,45 @@ def test_queued_writers_all_get_through_where_sqlites_own_waiting_gives_up(alias
     assert count < WRITERS * ROUNDS
 
 
-def test_checkpoints_run_once_the_writers_lock_is_released(aliases):
+def test_checkpoints_run_in_a_thread_of_their_own(aliases, monkeypatch):
     """SQLite's automatic checkpoint ran in the commit that crossed 1,000 pages, under the
-    writers' lock (an fsync of each file, while every other writer waited): it is off, and each
-    connection checkpoints every CHECKPOINT_EVERY commits, after it released the lock."""
+    writers' lock (an fsync of each file, while every other writer waited); run by the committing
+    connection after its commit, it still held up that request. It is off; every
+    CHECKPOINT_EVERY commits a connection asks its process's checkpointer thread, which runs
+    it on a connection of its own: the commit never waits for it."""
     alias = aliases("checkpointed", "core.sqlite")
     wrapper = connections[alias]
     with wrapper.cursor() as cursor:
         cursor.execute("PRAGMA wal_autocheckpoint")
         assert cursor.fetchone()[0] == 0
-    checkpoints = []
+    on_the_connection = []
+    wrapper.connection.set_trace_callback(
+        lambda sql: on_the_connection.append(sql) if "checkpoint" in sql else None
+    )
+    checkpointer = sqlite_backend.checkpointer(wrapper.settings_dict["NAME"])
+    release, started = threading.Event(), threading.Event()
+    real_connect = sqlite_backend._connect
 
-    def trace(sql: str) -> None:
-        if "wal_checkpoint" in sql:
-            checkpoints.append((sql, wrapper._writing))
+    in_the_thread = []
 
-    wrapper.connection.set_trace_callback(trace)
-    for _ in range(sqlite_backend.CHECKPOINT_EVERY * 2):
+    def slow_connect(path):  # a checkpoint that takes as long as the test wants
+        started.set()
+        release.wait(10)
+        connection = real_connect(path)
+        connection.set_trace_callback(lambda sql: in_the_thread.append((path, sql)))
+        return connection
+
+    monkeypatch.setattr(sqlite_backend, "_connect", slow_connect)
+    done = checkpointer.done
+    for _ in range(sqlite_backend.CHECKPOINT_EVERY):
         with transaction.atomic(using=alias), wrapper.cursor() as cursor:
             cursor.execute("UPDATE counter SET n = n + 1")
-    assert checkpoints == [("PRAGMA wal_checkpoint(PASSIVE)", False)] * 2
+    assert started.wait(10)  # asked for, and running while the connection goes on writing
+    with transaction.atomic(using=alias), wrapper.cursor() as cursor:
+        cursor.execute("UPDATE counter SET n = n + 1")
+    assert checkpointer.done == done
+    release.set()
+    wait_until(lambda: checkpointer.done > done, timeout=10, what="the checkpoint")
+    assert on_the_connection == []
+    path = wrapper.settings_dict["NAME"]
+    assert in_the_thread == [(path, "PRAGMA wal_checkpoint(PASSIVE)")]
