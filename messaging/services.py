@@ -48,9 +48,20 @@ CONVERSATION_REMOVED = "conversation.removed"
 # --- Messages -------------------------------------------------------------------------------
 
 
-def _live_pair(first_id: int, second_id: int):
-    users = User.objects.select_for_update(no_key=True).filter(pk__in=[first_id, second_id])
-    return users.values("pk")
+def _live_users_sql(using) -> str:
+    """SELECT the ids of two accounts under the weakest row lock that a DELETE of either waits
+    for: PostgreSQL's FOR KEY SHARE, which Django's select_for_update() does not offer (its
+    weakest, FOR NO KEY UPDATE, is exclusive: concurrent sends from or to one account queued on
+    it through their commits). Engines without row locks (SQLite) serialize writers anyway."""
+    ops, features = using.ops, using.features
+    table, pk = ops.quote_name(User._meta.db_table), ops.quote_name(User._meta.pk.column)
+    lock = ""
+    if using.vendor == "postgresql":
+        lock = " FOR KEY SHARE"
+    elif features.has_select_for_update:
+        lock = " FOR UPDATE"
+    # names quoted by the backend; the ids are parameters
+    return f"SELECT {table}.{pk} FROM {table} WHERE {table}.{pk} IN (%s, %s){lock}"  # noqa: S608
 
 
 def _lock_live_users(*user_ids: int) -> None:
@@ -59,13 +70,14 @@ def _lock_live_users(*user_ids: int) -> None:
 
     A message committed after its sender's or receiver's purge had finished would stay behind
     for good; with the lock, the purge (which starts after the user row is deleted) sees it.
-    Every POST runs this inside its write transaction (on SQLite, under the database's one write
-    lock), so its SQL is compiled once (PreparedRows), not per request.
+    The lock is shared: sends from or to the same account do not wait for each other.
     """
     wanted = set(user_ids)
     first, second = (*wanted, *wanted)[:2]
-    rows = PreparedRows(User, _live_pair, {"first_id": first, "second_id": second})
-    if {row["pk"] for row in rows} != wanted:
+    with connection.cursor() as cursor:
+        cursor.execute(_live_users_sql(connection), [first, second])
+        found = {pk for (pk,) in cursor.fetchall()}
+    if found != wanted:
         raise ValidationError({"receiver": ["This account no longer exists."]})
 
 

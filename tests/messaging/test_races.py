@@ -1,9 +1,10 @@
 """Requests that lose a race with a concurrent delete or purge get a 4xx, never a 500."""
 
 import re
+import threading
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.urls import reverse
 
 from accounts.models import User
@@ -28,7 +29,6 @@ def test_sending_to_an_account_deleted_meanwhile_is_refused(alice, bob):
 def test_sending_locks_the_accounts_in_one_query(alice, bob, conversation):
     """The sender and a direct receiver are locked against deletion until commit (on PostgreSQL
     a row lock that the purge's delete waits for; SQLite's write lock serializes both)."""
-    from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from chats.models import Conversation
@@ -42,9 +42,53 @@ def test_sending_locks_the_accounts_in_one_query(alice, bob, conversation):
             services.message_send(sender=alice, receiver=bob, content="x")
     locks = [q["sql"] for q in queries if 'FROM "accounts_user"' in q["sql"]]
     assert len(locks) == 1
-    assert (" FOR NO KEY UPDATE" in locks[0]) is connection.features.has_select_for_update
+    assert (" FOR KEY SHARE" in locks[0]) is (connection.vendor == "postgresql")
     locked = {int(pk) for pk in re.search(r"IN \(([^)]*)\)", locks[0]).group(1).split(",")}
     assert locked == ({alice.pk} if conversation else {alice.pk, bob.pk})
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks: SQLite serializes every writer"
+)
+@pytest.mark.django_db(transaction=True)
+def test_sends_share_the_accounts_lock_and_a_deletion_waits_for_it(alice, bob):
+    """While one send to bob is open, another send from the same sender to him goes through at
+    once (FOR NO KEY UPDATE queued them, commit after commit), and deleting either account
+    waits until the open send commits."""
+    holding, release = threading.Event(), threading.Event()
+
+    def open_send() -> None:
+        try:
+            with transaction.atomic():
+                services.message_send(sender=alice, receiver=bob, content="open")
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=open_send)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with transaction.atomic():
+            _lock_timeout("500ms")
+            services.message_send(sender=alice, receiver=bob, content="beside it")
+        for account in (alice, bob):
+            with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
+                _lock_timeout("200ms")
+                with connection.cursor() as cursor:
+                    cursor.execute("DELETE FROM accounts_user WHERE id = %s", [account.pk])
+    finally:
+        release.set()
+        thread.join(10)
+    contents = Message.objects.filter(sender=alice).values_list("content", flat=True)
+    assert sorted(contents) == ["beside it", "open"]
+    assert User.objects.filter(pk__in=[alice.pk, bob.pk]).count() == 2
+
+
+def _lock_timeout(value: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL lock_timeout = '{value}'")
 
 
 def test_a_service_refusal_is_a_json_400(alice, bob, monkeypatch):
