@@ -18,6 +18,7 @@ from accounts.models import User
 from chats import selectors as chat_selectors
 from chats.models import Conversation
 from chats.services import membership_remove_all
+from core.locks import advisory_object_key
 from core.prepared import NewRow, PreparedRows, id_params
 from live.services import Event, live_forget_user, live_publish
 from messaging import cache, shapes
@@ -64,21 +65,45 @@ def _live_users_sql(using) -> str:
     return f"SELECT {table}.{pk} FROM {table} WHERE {table}.{pk} IN (%s, %s){lock}"  # noqa: S608
 
 
+def _account_key(user_id: int) -> int:
+    return advisory_object_key("account", user_id)
+
+
 def _lock_live_users(*user_ids: int) -> None:
     """Lock these accounts (one or two) against deletion until commit, or refuse if one is
     already gone.
 
     A message committed after its sender's or receiver's purge had finished would stay behind
     for good; with the lock, the purge (which starts after the user row is deleted) sees it.
-    The lock is shared: sends from or to the same account do not wait for each other.
+    On PostgreSQL sends share it: they take each account's advisory lock shared, which a
+    deletion takes exclusively first (`account_deletion_wait`), then the row FOR KEY SHARE.
     """
-    wanted = set(user_ids)
+    wanted = sorted(set(user_ids))
     first, second = (*wanted, *wanted)[:2]
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock_shared(%s), pg_advisory_xact_lock_shared(%s)",
+                [_account_key(first), _account_key(second)],
+            )
         cursor.execute(_live_users_sql(connection), [first, second])
         found = {pk for (pk,) in cursor.fetchall()}
-    if found != wanted:
+    if found != set(wanted):
         raise ValidationError({"receiver": ["This account no longer exists."]})
+
+
+def account_deletion_wait(*, user_id: int) -> None:
+    """Before an account's row is deleted, in the deleting transaction (the User's pre_delete):
+    wait for the sends that hold the account, and make new ones wait for the deletion.
+
+    A DELETE waits for the sends' FOR KEY SHARE, but a new send's FOR KEY SHARE does not wait
+    behind the DELETE: under overlapping sends the deletion of a busy account could wait for
+    ever. PostgreSQL's lock manager queues a shared request behind a waiting exclusive one, so
+    the deletion takes the account's advisory lock exclusively, which every send takes shared.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_account_key(user_id)])
 
 
 def _concerned_user_ids(message: Message) -> list[int]:

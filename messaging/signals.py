@@ -6,7 +6,7 @@ the broker was down, so no effect is lost. Membership changes invalidate cached 
 """
 
 from django.contrib.auth import get_user_model
-from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 
 from chats.models import Conversation
 from messaging import services
@@ -21,6 +21,10 @@ def message_created(sender, instance: Message, created: bool, raw: bool = False,
 def message_capture_edit(sender, instance: Message, raw: bool = False, **kwargs) -> None:
     if not raw:
         services.message_edit_capture(message=instance, update_fields=kwargs.get("update_fields"))
+
+
+def user_deleting(sender, instance, **kwargs) -> None:
+    services.account_deletion_wait(user_id=instance.pk)
 
 
 def user_deleted(sender, instance, **kwargs) -> None:
@@ -41,6 +45,9 @@ def connect() -> None:
     post_save.connect(message_created, sender=Message, dispatch_uid="messaging.message_created")
     pre_save.connect(
         message_capture_edit, sender=Message, dispatch_uid="messaging.message_capture_edit"
+    )
+    pre_delete.connect(
+        user_deleting, sender=get_user_model(), dispatch_uid="messaging.user_deleting"
     )
     post_delete.connect(
         user_deleted, sender=get_user_model(), dispatch_uid="messaging.user_deleted"

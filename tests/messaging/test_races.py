@@ -4,20 +4,20 @@ import re
 import threading
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.urls import reverse
 
 from accounts.models import User
+from accounts.services import user_delete
 from messaging import services
 from messaging.models import Message
-from testkit import client_for
+from testkit import client_for, wait_until
 
 pytestmark = pytest.mark.django_db
 
 
 def test_sending_to_an_account_deleted_meanwhile_is_refused(alice, bob):
-    from django.core.exceptions import ValidationError
-
     stale_bob = User.objects.get(pk=bob.pk)
     bob.delete()  # after the view validated the receiver, before the write
     with pytest.raises(ValidationError):
@@ -84,6 +84,58 @@ def test_sends_share_the_accounts_lock_and_a_deletion_waits_for_it(alice, bob):
     contents = Message.objects.filter(sender=alice).values_list("content", flat=True)
     assert sorted(contents) == ["beside it", "open"]
     assert User.objects.filter(pk__in=[alice.pk, bob.pk]).count() == 2
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks: SQLite serializes every writer"
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_deletion_is_not_passed_by_new_sends(alice, bob):
+    """FOR KEY SHARE alone lets every new send pass a DELETE that waits for the open ones: the
+    deletion of a busy account could wait for ever. New sends queue behind it, and once it has
+    committed they are refused."""
+    holding, release, deleted = threading.Event(), threading.Event(), threading.Event()
+
+    def open_send() -> None:
+        try:
+            with transaction.atomic():
+                services.message_send(sender=alice, receiver=bob, content="open")
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def delete_bob() -> None:
+        try:
+            user_delete(user=User.objects.get(pk=bob.pk))
+            deleted.set()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=open_send), threading.Thread(target=delete_bob)]
+    threads[0].start()
+    try:
+        assert holding.wait(10)
+        threads[1].start()
+        wait_until(_a_lock_is_awaited, timeout=10, what="the deletion waiting for the send")
+        with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
+            _lock_timeout("300ms")
+            services.message_send(sender=alice, receiver=bob, content="passing")
+        assert not deleted.is_set()
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(10)
+    assert deleted.is_set()
+    with pytest.raises(ValidationError):
+        services.message_send(sender=alice, receiver=bob, content="too late")
+    assert list(Message.objects.values_list("content", flat=True)) == ["open"]
+
+
+def _a_lock_is_awaited() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        return cursor.fetchone()[0] > 0
 
 
 def _lock_timeout(value: str) -> None:
