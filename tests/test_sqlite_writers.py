@@ -132,3 +132,18 @@ def test_checkpoints_run_in_a_thread_of_their_own(aliases, monkeypatch):
     assert on_the_connection == []
     path = wrapper.settings_dict["NAME"]
     assert in_the_thread == [(path, "PRAGMA wal_checkpoint(PASSIVE)")]
+
+
+def test_a_dead_checkpointer_is_replaced(tmp_path):
+    """With automatic checkpoints off, a process whose checkpoint thread had died would never
+    checkpoint again: the WAL would grow for as long as the process lives."""
+    path = str(tmp_path / "dead.sqlite3")
+    first = sqlite_backend.checkpointer(path)
+    assert sqlite_backend.checkpointer(path) is first
+    ended = threading.Thread(target=lambda: None)
+    ended.start()
+    ended.join()
+    first.thread = ended  # as if it had died
+    second = sqlite_backend.checkpointer(path)
+    assert second is not first
+    assert second.thread.is_alive()

@@ -16,14 +16,16 @@ shares its parent's lock.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
 from urllib.parse import quote
 
 from django.db.backends.sqlite3 import base
+
+logger = logging.getLogger(__name__)
 
 # Checkpoints. SQLite copies the WAL back into the database file (and syncs both) every 1,000
 # pages by default, in the commit that crosses the mark: under the writers' lock, so every writer
@@ -39,15 +41,15 @@ CHECKPOINT_EVERY = 100
 class _Checkpointer:
     """A daemon thread that checkpoints one database file when asked. Asks that come while it
     works are merged into one more checkpoint. It opens a connection per checkpoint (about 0.1
-    ms, every hundred commits or more), so that a file replaced meanwhile (the test suite drops
-    and creates its database) is the one checkpointed."""
+    ms, every hundred commits or more) rather than keeping one, so that a database file deleted
+    and created again between checkpoints (as the test suite does) is the one checkpointed."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.wanted = threading.Event()
-        self.done = 0
-        thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
-        thread.start()
+        self.done = 0  # checkpoints run to the end
+        self.thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self.thread.start()
 
     def request(self) -> None:
         self.wanted.set()
@@ -56,13 +58,17 @@ class _Checkpointer:
         while True:
             self.wanted.wait()
             self.wanted.clear()
-            # Another process's checkpoint running, or the file gone: a later ask's turn.
-            with contextlib.suppress(sqlite3.Error):
+            try:
                 connection = _connect(self.path)
                 try:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 finally:
                     connection.close()
+            except sqlite3.OperationalError:
+                continue  # another process checkpointing, or the file gone: a later ask's turn
+            except Exception:
+                logger.exception("sqlite: checkpoint of %s failed", self.path)
+                continue
             self.done += 1
 
 
@@ -71,17 +77,26 @@ def _connect(path: str) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, timeout=0)
 
 
-_checkpointers: dict[tuple[int, str], _Checkpointer] = {}
+_checkpointers: dict[str, _Checkpointer] = {}
 _checkpointers_lock = threading.Lock()
 
 
+def _forget_checkpointers() -> None:
+    """In a forked child: the parent's threads are not there, and its lock may have been held."""
+    global _checkpointers_lock
+    _checkpointers.clear()
+    _checkpointers_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_checkpointers)
+
+
 def checkpointer(path: str) -> _Checkpointer:
-    """This process's checkpointer of `path` (a forked process starts its own thread)."""
-    key = (os.getpid(), path)
+    """This process's checkpointer of `path`."""
     with _checkpointers_lock:
-        found = _checkpointers.get(key)
-        if found is None:
-            found = _checkpointers[key] = _Checkpointer(path)
+        found = _checkpointers.get(path)
+        if found is None or not found.thread.is_alive():
+            found = _checkpointers[path] = _Checkpointer(path)
         return found
 
 
