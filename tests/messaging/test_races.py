@@ -1,7 +1,9 @@
 """Requests that lose a race with a concurrent delete or purge get a 4xx, never a 500."""
 
+import contextlib
 import re
 import threading
+from collections.abc import Iterator
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -47,20 +49,21 @@ def test_sending_locks_the_accounts_in_one_query(alice, bob, conversation):
     assert locked == ({alice.pk} if conversation else {alice.pk, bob.pk})
 
 
-@pytest.mark.skipif(
+postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="row locks: SQLite serializes every writer"
 )
-@pytest.mark.django_db(transaction=True)
-def test_sends_share_the_accounts_lock_and_a_deletion_waits_for_it(alice, bob):
-    """While one send to bob is open, another send from the same sender to him goes through at
-    once (FOR NO KEY UPDATE queued them, commit after commit), and deleting either account
-    waits until the open send commits."""
+
+
+@contextlib.contextmanager
+def _send_held_open(sender: User, receiver: User) -> Iterator[None]:
+    """A send from `sender` to `receiver`, in another thread, whose transaction stays open (its
+    locks held) until the block ends; then it commits."""
     holding, release = threading.Event(), threading.Event()
 
     def open_send() -> None:
         try:
             with transaction.atomic():
-                services.message_send(sender=alice, receiver=bob, content="open")
+                services.message_send(sender=sender, receiver=receiver, content="open")
                 holding.set()
                 release.wait(10)
         finally:
@@ -70,6 +73,19 @@ def test_sends_share_the_accounts_lock_and_a_deletion_waits_for_it(alice, bob):
     thread.start()
     try:
         assert holding.wait(10)
+        yield
+    finally:
+        release.set()
+        thread.join(10)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_sends_share_the_accounts_lock_and_a_deletion_waits_for_it(alice, bob):
+    """While one send to bob is open, another send from the same sender to him goes through at
+    once (FOR NO KEY UPDATE queued them, commit after commit), and deleting either account
+    waits until the open send commits."""
+    with _send_held_open(alice, bob):
         with transaction.atomic():
             _lock_timeout("500ms")
             services.message_send(sender=alice, receiver=bob, content="beside it")
@@ -78,32 +94,18 @@ def test_sends_share_the_accounts_lock_and_a_deletion_waits_for_it(alice, bob):
                 _lock_timeout("200ms")
                 with connection.cursor() as cursor:
                     cursor.execute("DELETE FROM accounts_user WHERE id = %s", [account.pk])
-    finally:
-        release.set()
-        thread.join(10)
     contents = Message.objects.filter(sender=alice).values_list("content", flat=True)
     assert sorted(contents) == ["beside it", "open"]
     assert User.objects.filter(pk__in=[alice.pk, bob.pk]).count() == 2
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="row locks: SQLite serializes every writer"
-)
+@postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_a_waiting_deletion_is_not_passed_by_new_sends(alice, bob):
     """FOR KEY SHARE alone lets every new send pass a DELETE that waits for the open ones: the
     deletion of a busy account could wait for ever. New sends queue behind it, and once it has
     committed they are refused."""
-    holding, release, deleted = threading.Event(), threading.Event(), threading.Event()
-
-    def open_send() -> None:
-        try:
-            with transaction.atomic():
-                services.message_send(sender=alice, receiver=bob, content="open")
-                holding.set()
-                release.wait(10)
-        finally:
-            connection.close()
+    deleted = threading.Event()
 
     def delete_bob() -> None:
         try:
@@ -112,20 +114,18 @@ def test_a_waiting_deletion_is_not_passed_by_new_sends(alice, bob):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=open_send), threading.Thread(target=delete_bob)]
-    threads[0].start()
+    deletion = threading.Thread(target=delete_bob)
     try:
-        assert holding.wait(10)
-        threads[1].start()
-        wait_until(_a_lock_is_awaited, timeout=10, what="the deletion waiting for the send")
-        with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
-            _lock_timeout("300ms")
-            services.message_send(sender=alice, receiver=bob, content="passing")
-        assert not deleted.is_set()
+        with _send_held_open(alice, bob):
+            deletion.start()
+            wait_until(_a_lock_is_awaited, timeout=10, what="the deletion waiting for the send")
+            with pytest.raises(OperationalError, match="lock timeout"), transaction.atomic():
+                _lock_timeout("300ms")
+                services.message_send(sender=alice, receiver=bob, content="passing")
+            assert not deleted.is_set()
     finally:
-        release.set()
-        for thread in threads:
-            thread.join(10)
+        if deletion.is_alive():
+            deletion.join(10)
     assert deleted.is_set()
     with pytest.raises(ValidationError):
         services.message_send(sender=alice, receiver=bob, content="too late")
