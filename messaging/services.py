@@ -53,14 +53,10 @@ def _live_users_sql(using) -> str:
     """SELECT the ids of two accounts under the weakest row lock that a DELETE of either waits
     for: PostgreSQL's FOR KEY SHARE, which Django's select_for_update() does not offer (its
     weakest, FOR NO KEY UPDATE, is exclusive: concurrent sends from or to one account queued on
-    it through their commits). Engines without row locks (SQLite) serialize writers anyway."""
-    ops, features = using.ops, using.features
+    it through their commits). SQLite has no row locks: it serializes writers anyway."""
+    ops = using.ops
     table, pk = ops.quote_name(User._meta.db_table), ops.quote_name(User._meta.pk.column)
-    lock = ""
-    if using.vendor == "postgresql":
-        lock = " FOR KEY SHARE"
-    elif features.has_select_for_update:
-        lock = " FOR UPDATE"
+    lock = " FOR KEY SHARE" if using.vendor == "postgresql" else ""
     # names quoted by the backend; the ids are parameters
     return f"SELECT {table}.{pk} FROM {table} WHERE {table}.{pk} IN (%s, %s){lock}"  # noqa: S608
 
